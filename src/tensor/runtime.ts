@@ -1,0 +1,29 @@
+// Process-level runtime controls: intra-op threads, CUDA availability and memory, build info.
+import { native } from '../native';
+import { ArgumentError } from '../native/errors';
+
+/** Sets the number of threads libtorch uses inside one op (torch.set_num_threads). */
+export function setNumThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 1) throw new ArgumentError(`thread count must be a positive integer, got ${n}`);
+  native.setNumThreads(n);
+}
+export function getNumThreads(): number {
+  return native.getNumThreads();
+}
+
+/** Which libtorch the addon was built against, and whether that build has CUDA. */
+export function buildInfo(): { torchVersion: string; cudaBuild: boolean; parallel: string } {
+  return native.buildInfo();
+}
+
+/** CUDA queries (all safe to call on a CPU-only build: they report no devices). */
+export const cuda = {
+  isAvailable: (): boolean => native.cudaIsAvailable(),
+  deviceCount: (): number => native.cudaDeviceCount(),
+  /** Waits for all kernels on the device. // SYNC */
+  synchronize: (device = 0): void => native.cudaSynchronize(device),
+  /** Bytes allocated/reserved by the caching allocator, current and peak. */
+  memoryStats: (device = 0) => native.cudaMemoryStats(device),
+  resetPeakMemoryStats: (device = 0): void => native.cudaResetPeakStats(device),
+  emptyCache: (): void => native.cudaEmptyCache(),
+};
