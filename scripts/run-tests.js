@@ -1,0 +1,24 @@
+#!/usr/bin/env node
+// Runs the test suite with Node's built-in test runner over the TypeScript sources (through tsx).
+//   npm test                       every test/**/*.test.ts
+//   npm test -- test/unit/data     only files under the given paths (or matching given files)
+'use strict';
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const root = path.resolve(__dirname, '..');
+function walk(dir, out) {
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) { if (e.name !== 'fixtures') walk(p, out); } else if (e.name.endsWith('.test.ts')) out.push(p);
+  }
+  return out;
+}
+const filters = process.argv.slice(2).map((f) => path.resolve(root, f));
+let files = walk(path.join(root, 'test'), []).sort();
+if (filters.length) files = files.filter((f) => filters.some((p) => f === p || f.startsWith(p + path.sep)));
+if (!files.length) { console.error('no test files matched'); process.exit(1); }
+const args = ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', ...files.map((f) => path.relative(root, f))];
+const r = spawnSync(process.execPath, args, { stdio: 'inherit', cwd: root, env: { ...process.env, OLMO_TS_TEST: '1' } });
+process.exit(r.status ?? 1);

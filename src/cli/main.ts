@@ -1,0 +1,26 @@
+#!/usr/bin/env node
+// The olmo-ts command line. Each command lives in its own file under src/cli/ and exports
+// `register(program)`; heavy modules (the native addon, tokenizers) load inside the actions so
+// `--help` and data commands start fast.
+import { Command } from 'commander';
+import { register as registerDemo } from './demo';
+
+export function buildProgram(): Command {
+  const program = new Command('olmo-ts')
+    .description('Train, evaluate and inspect OLMo language models from Node.js (TypeScript over libtorch).')
+    .version(require('../../package.json').version as string)
+    .showHelpAfterError('(run with --help for usage)');
+  registerDemo(program);
+  return program;
+}
+
+if (require.main === module) {
+  buildProgram()
+    .parseAsync(process.argv)
+    .catch((e: unknown) => {
+      const err = e as Error & { code?: string };
+      console.error(`olmo-ts: ${err.message ?? String(e)}`);
+      if (process.env.OLMO_TS_DEBUG) console.error(err.stack);
+      process.exit(1);
+    });
+}
