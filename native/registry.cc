@@ -237,6 +237,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   init_tensor_ops(env, exports);
   init_nn_ops(env, exports);
   init_runtime(env, exports);
+  init_optim(env, exports);
   return exports;
 }
 

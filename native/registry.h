@@ -98,6 +98,7 @@ using Fn = Napi::Value (*)(const Napi::CallbackInfo&);
 void init_tensor_ops(Napi::Env env, Napi::Object exports);
 void init_nn_ops(Napi::Env env, Napi::Object exports);
 void init_runtime(Napi::Env env, Napi::Object exports);
+void init_optim(Napi::Env env, Napi::Object exports);
 
 }  // namespace olmo
 

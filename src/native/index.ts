@@ -126,6 +126,12 @@ export interface NativeBinding {
   generatorFree(id: number): void;
   generatorGetState(id: number): Uint8Array;
   generatorSetState(id: number, state: Uint8Array): void;
+  // optimizers (native/optim.cc)
+  adamwStep(params: Id[], expAvgs: Id[], expAvgSqs: Id[], steps: Float64Array, lrs: Float64Array, wds: Float64Array, beta1: number, beta2: number, eps: number): number;
+  lionStep(params: Id[], expAvgs: Id[], lrs: Float64Array, wds: Float64Array, beta1: number, beta2: number): [number, number, number];
+  gradNorms(params: Id[]): Float64Array;
+  scaleGrads(params: Id[], coefs: Float64Array): void;
+  firstNonFinite(ids: Id[]): number;
   // runtime
   setNumThreads(n: number): void;
   getNumThreads(): number;
