@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 want=(cmake g++ libtorch-dev libgloo-dev libopenblas0-pthread)
 if [[ "${1:-}" == "--test" || "${npm_lifecycle_event:-}" == "pretest" ]]; then
-  want+=(python3-torch python3-numpy chromium)
+  want+=(python3-torch python3-numpy python3-protobuf python3-crc32c chromium)
 fi
 
 missing=()
