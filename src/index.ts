@@ -10,3 +10,7 @@ export { setNumThreads, getNumThreads, buildInfo, cuda } from './tensor/runtime'
 export type { DType, Device } from './tensor/dtype';
 export { DTYPES } from './tensor/dtype';
 export * from './native/errors';
+export * from './model';
+export type { ModelConfig } from './config/model';
+export { parseModelConfig, modelConfig, MODEL_CONFIG_DEFAULTS } from './config/model';
+export * as nn from './nn';
