@@ -1,50 +1,90 @@
-// `olmo-ts demo`: the built-in example run. Until the trainer lands (issue 5) this trains a tiny
-// character-level MLP language model with the tensor API and prints its falling loss; it is then
-// replaced by a small OLMo trained on the Brown corpus.
-import { Command } from 'commander';
+// `olmo-ts demo`: the built-in example run, and the README's main-job command. Tokenizes the Brown
+// corpus with GPT-2's tokenizer (cached after the first run), trains a small OLMo on the CPU in
+// bf16 with configs/tiny-cpu.yaml, saves a checkpoint, prints a generated sample and writes the
+// HTML report. A few minutes on 2 cores.
+import { Command, InvalidArgumentError } from 'commander';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 
-const TEXT =
-  'It was the best of times, it was the worst of times, it was the age of wisdom, it was the age of ' +
-  'foolishness, it was the epoch of belief, it was the epoch of incredulity, it was the season of Light, ' +
-  'it was the season of Darkness, it was the spring of hope, it was the winter of despair.';
+const ROOT = path.resolve(__dirname, '..', '..');
+
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
+interface DemoOptions {
+  steps: number;
+  batchSize: number;
+  output: string;
+  prompt: string;
+  threads?: number;
+}
 
 export function register(program: Command): void {
   program
     .command('demo')
-    .description('train a tiny character-level language model on CPU and print the falling loss (placeholder until the OLMo trainer lands)')
-    .option('--steps <n>', 'training steps', (v) => parseInt(v, 10), 300)
-    .option('--seed <n>', 'random seed', (v) => parseInt(v, 10), 0)
-    .action(async (opts: { steps: number; seed: number }) => {
-      const t = await import('../index');
-      t.manualSeed(opts.seed);
-      const chars = [...new Set(TEXT)].sort();
-      const V = chars.length, C = 4, E = 16, H = 128;
-      const ids = [...TEXT].map((c) => chars.indexOf(c));
-      const ctx: number[] = [], next: number[] = [];
-      for (let i = C; i < ids.length; i++) { ctx.push(...ids.slice(i - C, i)); next.push(ids[i]!); }
-      const X = t.keep(t.tensor(Int32Array.from(ctx), { shape: [next.length, C], dtype: 'int64' }));
-      const Y = t.keep(t.tensor(Int32Array.from(next), { dtype: 'int64' }));
-      const params = t.tidy(() => [
-        t.randn([V, E]).mul(0.5), t.randn([H, C * E]).mul((C * E) ** -0.5), t.zeros([H]),
-        t.randn([V, H]).mul(H ** -0.5), t.zeros([V]),
-      ]).map((p) => t.keep(p.requiresGrad_()));
-      const [emb, w1, b1, w2, b2] = params as [typeof X, typeof X, typeof X, typeof X, typeof X];
-      const lr = 0.5;
+    .description('train a small OLMo on the Brown corpus (GPT-2 tokenizer, CPU, bf16), save a checkpoint, print a sample and write the HTML report')
+    .option('--steps <n>', 'optimizer steps', positiveInt, 150)
+    .option('--batch-size <n>', 'instances (of 128 tokens) per step', positiveInt, 8)
+    .option('-o, --output <dir>', 'run folder (replaced if it holds an earlier demo)', 'runs/demo')
+    .option('--prompt <text>', 'prompt for the generated sample', 'The jury said')
+    .option('--threads <n>', 'CPU threads for libtorch (default: all cores)', positiveInt)
+    .addHelpText('after', `
+The demo uses configs/tiny-cpu.yaml (OLMo's config keys) with the corpus, run folder, steps and
+batch size filled in; \`olmo-ts train configs/tiny-cpu.yaml ...\` runs the same thing by hand. The
+tokenized corpus is cached in $OLMO_TS_CACHE (default ~/.cache/olmo-ts).`)
+    .action(async (opts: DemoOptions) => {
       const t0 = Date.now();
-      for (let step = 1; step <= opts.steps; step++) {
-        const loss = t.tidy(() => {
-          const logits = t.autocast(() => {
-            const h = t.F.embedding(X, emb).reshape(-1, C * E);                 // (N, C*E)
-            return t.F.linear(t.F.linear(h, w1, b1).tanh(), w2, b2);          // (N, V)
-          });
-          const l = t.F.crossEntropy(logits.float(), Y);
-          l.backward();
-          t.noGrad(() => { for (const p of params) { const g = p.grad!; p.sub_(g, lr); } });
-          t.zeroGrad(params);
-          return l.item();
-        });
-        if (step === 1 || step % 50 === 0 || step === opts.steps) console.log(`step ${String(step).padStart(4)}  loss ${loss.toFixed(4)}`);
+      const { prepareBrown } = await import('../data/brown');
+      const { loadTokenizer } = await import('../data/tokenizer');
+      const { loadTrainConfig } = await import('../config');
+      const { Trainer } = await import('../train/trainer');
+      const runDir = path.resolve(opts.output);
+      if (fs.existsSync(runDir)) {
+        if (!fs.existsSync(path.join(runDir, 'config.yaml'))) throw new Error(`${runDir} exists and is not a run folder; pick another --output`);
+        fs.rmSync(runDir, { recursive: true, force: true });
       }
-      console.log(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s (bf16 autocast on CPU); live tensors: ${t.liveTensors()}`);
+
+      console.log('olmo-ts demo: preparing the Brown corpus with the GPT-2 tokenizer ...');
+      const corpus = await prepareBrown({ tokenizer: { identifier: 'gpt2' } });
+      const tokens = corpus.summary?.tokens;
+      console.log(`  ${corpus.paths.length} token file(s) in ${corpus.dir}${corpus.created ? ` (${tokens} tokens, ${((Date.now() - t0) / 1000).toFixed(1)} s)` : ' (cached)'}`);
+
+      const cfg = loadTrainConfig(path.join(ROOT, 'configs', 'tiny-cpu.yaml'), [
+        `--data.paths=${JSON.stringify(corpus.paths)}`,
+        `--save_folder=${runDir}`,
+        `--max_duration=${opts.steps}`,
+        `--global_train_batch_size=${opts.batchSize}`,
+        `--device_train_microbatch_size=${opts.batchSize}`,
+        `--save_interval=${Math.max(opts.steps, 1)}`,
+        `--scheduler.t_warmup=${Math.min(20, Math.max(1, Math.floor(opts.steps / 10)))}`,
+        '--console_log_interval=10',
+      ]);
+      console.log(`olmo-ts demo: training ${cfg.model.n_layers}-layer d_model=${cfg.model.d_model} OLMo for ${opts.steps} steps of ${opts.batchSize}x${cfg.model.max_sequence_length} tokens (${cfg.precision}) ...`);
+      const trainer = new Trainer(cfg, { numThreads: opts.threads, handleSignals: true, autoResume: false });
+      try {
+        const r = await trainer.fit();
+        const first = r.losses[0]!, last = r.losses[r.losses.length - 1]!;
+        const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+        console.log(`\nloss: first step ${first.toFixed(3)}, last step ${last.toFixed(3)}; mean of first 10 ${avg(r.losses.slice(0, 10)).toFixed(3)} -> last 10 ${avg(r.losses.slice(-10)).toFixed(3)}`);
+        console.log(`checkpoint: ${r.checkpoint}`);
+
+        const tok = await loadTokenizer('gpt2');
+        const [promptIds] = await tok.encodeBatch([opts.prompt]);
+        trainer.model.eval();
+        const [out] = trainer.model.generate(promptIds!, { maxNewTokens: 40, temperature: 0.8, topK: 40, seed: 0 });
+        console.log(`sample: ${opts.prompt}${await tok.decode(out!, true)}`);
+
+        const { loadReportData } = await import('../train/logging/report-data');
+        const { renderReportHtml } = await import('../train/logging/report-html');
+        const report = path.join(runDir, 'report.html');
+        fs.writeFileSync(report, renderReportHtml(loadReportData(runDir)));
+        console.log(`report: ${report}`);
+        console.log(`done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+      } finally {
+        trainer.close();
+      }
     });
 }

@@ -3,14 +3,28 @@
 // `register(program)`; heavy modules (the native addon, tokenizers) load inside the actions so
 // `--help` and data commands start fast.
 import { Command } from 'commander';
+import { register as registerConfig } from './config';
+import { register as registerConvert } from './convert';
 import { register as registerDemo } from './demo';
+import { register as registerPrepareData } from './prepare-data';
+import { register as registerInspectData } from './inspect-data';
+import { register as registerGenerate } from './generate';
+import { register as registerReport } from './report';
+import { register as registerTrain } from './train';
 
 export function buildProgram(): Command {
   const program = new Command('olmo-ts')
     .description('Train, evaluate and inspect OLMo language models from Node.js (TypeScript over libtorch).')
     .version(require('../../package.json').version as string)
     .showHelpAfterError('(run with --help for usage)');
+  registerConfig(program);
+  registerConvert(program);
   registerDemo(program);
+  registerPrepareData(program);
+  registerInspectData(program);
+  registerGenerate(program);
+  registerReport(program);
+  registerTrain(program);
   return program;
 }
 

@@ -315,23 +315,3 @@ export function modelConfigToJSON(c: ModelConfig): Record<string, unknown> {
   for (const k of MODEL_CONFIG_KEYS) out[k] = c[k];
   return out;
 }
-
-/** The JSON Schema of the `model:` section (types, ranges, enums, nullability and defaults). */
-export function modelConfigJsonSchema(): Record<string, unknown> {
-  const properties: Record<string, unknown> = {};
-  for (const key of MODEL_CONFIG_KEYS) {
-    const k = SCHEMA[key];
-    let s: Record<string, unknown>;
-    if (k.t === 'enum') s = { type: 'string', enum: [...k.values] };
-    else if (k.t === 'bool') s = { type: 'boolean' };
-    else if (k.t === 'string') s = { type: 'string' };
-    else {
-      s = { type: k.t === 'int' ? 'integer' : 'number' };
-      if (k.min !== undefined) s[k.t === 'float' && k.exclusiveMin ? 'exclusiveMinimum' : 'minimum'] = k.min;
-      if (k.t === 'float' && k.max !== undefined) s.maximum = k.max;
-    }
-    if ('nullable' in k && k.nullable) s = { anyOf: [s, { type: 'null' }] };
-    properties[key] = { ...s, default: MODEL_CONFIG_DEFAULTS[key] };
-  }
-  return { type: 'object', title: 'ModelConfig', properties, additionalProperties: false };
-}

@@ -1,0 +1,58 @@
+// `olmo-ts inspect-data`: print the decoded text of every instance in given training batches, with
+// its token file and source documents (OLMo's scripts/inspect_train_data.py).
+import { Command } from 'commander';
+
+interface Opts {
+  run?: string; data?: string[]; brown?: boolean; tokenizer?: string; seqLen?: number; batchSize?: number; seed?: number;
+  epoch?: number; worldSize?: number; rank?: number; dtype?: string; dropLast?: boolean; maxChars?: number; json?: boolean;
+}
+
+function int(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new Error(`${name}: expected a non-negative integer, got ${JSON.stringify(v)}`);
+    return n;
+  };
+}
+
+export function register(program: Command): void {
+  program
+    .command('inspect-data')
+    .description("print the text of every instance in training batches: from a run folder, or from data + seed")
+    .argument('<steps...>', 'training steps (1-based: step s trains global batch s-1)')
+    .option('--run <dir>', "a run's save folder (config.yaml; train_data/global_indices.npy or data-indices/ if present)")
+    .option('--data <paths...>', 'token files or prepare-data folders (instead of, or overriding, the run\'s data.paths)')
+    .option('--brown', 'use the built-in Brown corpus prepared for --tokenizer')
+    .option('--tokenizer <name|path>', 'tokenizer.json path, or gpt2 / cl100k')
+    .option('--seq-len <n>', 'model.max_sequence_length', int('--seq-len'))
+    .option('--batch-size <n>', 'global_train_batch_size', int('--batch-size'))
+    .option('--seed <n>', 'seed', int('--seed'))
+    .option('--epoch <n>', 'epoch', int('--epoch'))
+    .option('--world-size <n>', 'number of ranks', int('--world-size'))
+    .option('--rank <n>', 'only this rank', int('--rank'))
+    .option('--dtype <dtype>', 'data.memmap_dtype')
+    .option('--drop-last', 'data.drop_last')
+    .option('--max-chars <n>', 'cut each text to this many characters', int('--max-chars'))
+    .option('--json', 'one JSON object per instance')
+    .action(async (stepArgs: string[], opts: Opts) => {
+      const data = await import('../data');
+      const steps = stepArgs.map((s) => {
+        const n = Number(s);
+        if (!Number.isInteger(n) || n < 1) throw new Error(`step: expected a 1-based integer, got ${JSON.stringify(s)}`);
+        return n;
+      });
+      let paths = opts.data;
+      if (opts.brown) paths = (await data.prepareBrown({ tokenizer: { identifier: opts.tokenizer ?? 'gpt2' } })).paths;
+      if (!opts.run && !paths) throw new Error('give --run <dir>, --data <paths...> or --brown');
+      const dataCfg: import('../data').DataConfig = {};
+      if (paths) dataCfg.paths = paths;
+      if (opts.dtype) dataCfg.memmap_dtype = opts.dtype as import('../data').MemmapDType;
+      if (opts.dropLast) dataCfg.drop_last = true;
+      const rows = await data.inspectBatches({
+        runDir: opts.run, data: dataCfg, tokenizer: opts.tokenizer ?? (opts.run ? undefined : 'gpt2'),
+        maxSequenceLength: opts.seqLen, globalBatchSize: opts.batchSize, seed: opts.seed, epoch: opts.epoch,
+        worldSize: opts.worldSize, steps, rank: opts.rank,
+      });
+      for (const r of rows) console.log(opts.json ? JSON.stringify(r) : data.formatInspected(r, opts.maxChars));
+    });
+}

@@ -1,0 +1,71 @@
+// `olmo-ts train CONFIG [--a.b=c ...]`: the main job. Loads an OLMo YAML config (overrides applied),
+// trains, checkpoints, and exits with a code a Slurm script can act on (see --help).
+import { Command, InvalidArgumentError } from 'commander';
+
+/** Exit codes of `olmo-ts train`. */
+export const EXIT = { done: 0, error: 1, interrupted: 75, nonFinite: 3 } as const;
+
+const HELP = `
+Config overrides use OLMo's dotted keys: --optimizer.learning_rate=1e-3 --max_duration=2000
+(values are YAML: --data.paths='[a.npy, b.npy]'). The run folder is save_folder: it receives
+config.yaml, metrics.jsonl, tensorboard/, train_data/global_indices.npy and step{N}/ checkpoints.
+Restarting with the same save_folder resumes from its latest checkpoint (or set load_path).
+
+Exit codes:
+  0   finished (max_duration or stop_at reached)
+  75  stopped early by SIGTERM/SIGINT or time_limit, after saving a checkpoint: run again to resume
+  3   the loss or gradients became non-finite (nothing was applied from that step)
+  1   any other error (bad config, data or checkpoint: the message names the key or file)
+
+Examples:
+  $ olmo-ts train configs/tiny-cpu.yaml --data.paths='[data/brown-gpt2/part-0-00000.npy]'
+  $ olmo-ts train configs/official/OLMo-1B.yaml --save_folder=runs/1b --max_duration=1000`;
+
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
+export function register(program: Command): void {
+  program
+    .command('train')
+    .description('train an OLMo model from a YAML config (OLMo key names), resuming from the run folder if it has checkpoints')
+    .argument('<config>', 'training config (YAML)')
+    .argument('[overrides...]', 'dotted overrides such as --max_duration=100')
+    .option('--threads <n>', 'intra-op CPU threads for libtorch (default: all cores)', positiveInt)
+    .option('--on-nonfinite <action>', "what a NaN/inf loss or gradient does: 'error' (stop) or 'skip' the step", 'error')
+    .option('--no-resume', 'start fresh even if save_folder has checkpoints (fails unless save_overwrite)')
+    .option('--quiet', 'no console progress (metrics still go to metrics.jsonl and TensorBoard)')
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .addHelpText('after', HELP)
+    .action(async (file: string, words: string[], opts: { threads?: number; onNonfinite: string; resume: boolean; quiet?: boolean }) => {
+      if (opts.onNonfinite !== 'error' && opts.onNonfinite !== 'skip') throw new InvalidArgumentError(`--on-nonfinite must be 'error' or 'skip', got '${opts.onNonfinite}'`);
+      const { loadTrainConfig } = await import('../config');
+      const { collectOverrideArgs } = await import('../config/overrides');
+      const { Trainer, NonFiniteError } = await import('../train/trainer');
+      const cfg = loadTrainConfig(file, collectOverrideArgs(words), { onWarning: (m) => process.stderr.write(`olmo-ts: warning: ${m}\n`) });
+      const trainer = new Trainer(cfg, {
+        numThreads: opts.threads,
+        handleSignals: true,
+        console: !opts.quiet,
+        onNonFinite: opts.onNonfinite as 'error' | 'skip',
+        autoResume: opts.resume,
+      });
+      try {
+        const r = await trainer.fit();
+        console.log(`olmo-ts: ${r.stoppedBy} at step ${r.globalStep}; last loss ${r.lastLoss.toFixed(4)}; checkpoint ${r.checkpoint ?? 'none'}`);
+        if (r.stoppedBy === 'signal' || r.stoppedBy === 'time_limit') process.exitCode = EXIT.interrupted;
+      } catch (e) {
+        if (e instanceof NonFiniteError) {
+          console.error(`olmo-ts: ${e.message}`);
+          process.exitCode = EXIT.nonFinite;
+          return;
+        }
+        throw e;
+      } finally {
+        trainer.close();
+      }
+    });
+}

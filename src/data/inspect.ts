@@ -1,0 +1,151 @@
+// inspect-data (OLMo's scripts/inspect_train_data.py): for given training steps (and ranks), the
+// decoded text of every instance in the batch, with its token file and the documents it spans.
+// Indices come from the run's data-indices logs, its global_indices.npy, or are rebuilt from the seed.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as zlib from 'node:zlib';
+import { DataError } from './errors';
+import { DataConfig, buildMemmapDataset } from './config';
+import { DocumentIndex, DocumentSpan } from './doc-index';
+import { buildGlobalIndices, loadGlobalIndices, rankIndices } from './global-indices';
+import { MemMapDataset } from './memmap-dataset';
+import { loadTokenizer } from './tokenizer';
+
+/** What to inspect: a run folder, or the data settings given directly (which override the run's). */
+export interface InspectOptions {
+  /** A run's save folder (config.yaml, train_data/global_indices.npy, data-indices/). */
+  runDir?: string;
+  data?: DataConfig;
+  tokenizer?: string;
+  eosTokenId?: number;
+  padTokenId?: number;
+  maxSequenceLength?: number;
+  globalBatchSize?: number;
+  seed?: number;
+  epoch?: number;
+  worldSize?: number;
+  /** Training steps, 1-based (step s trains global batch s-1). */
+  steps: number[];
+  /** Only this rank (default: all ranks). */
+  rank?: number;
+}
+
+/** One inspected instance. */
+export interface InspectedInstance {
+  step: number;
+  rank: number;
+  /** Row within the rank's device batch. */
+  example: number;
+  /** Dataset index. */
+  index: number;
+  file: string;
+  tokenStart: number;
+  tokenEnd: number;
+  /** Documents the instance overlaps (when the token file has dolma metadata beside it). */
+  documents: DocumentSpan[];
+  text: string;
+}
+
+interface RunConfig {
+  data?: DataConfig;
+  model?: { max_sequence_length?: number; eos_token_id?: number; pad_token_id?: number };
+  tokenizer?: { identifier?: string };
+  global_train_batch_size?: number;
+  seed?: number;
+  epoch?: number | null;
+}
+
+function readRunConfig(runDir: string): RunConfig {
+  const file = path.join(runDir, 'config.yaml');
+  if (!fs.existsSync(file)) throw new DataError('run folder has no config.yaml', { file: runDir });
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const YAML = require('yaml') as typeof import('yaml');
+  try {
+    return (YAML.parse(fs.readFileSync(file, 'utf8')) ?? {}) as RunConfig;
+  } catch (e) {
+    throw new DataError(`unreadable YAML: ${(e as Error).message}`, { file, cause: e });
+  }
+}
+
+function need<T>(v: T | undefined | null, key: string, hint: string): T {
+  if (v === undefined || v === null) throw new DataError(`is required (${hint})`, { key });
+  if (typeof v === 'string' && v.includes('${')) throw new DataError(`${JSON.stringify(v)} is an unresolved interpolation; give the value directly`, { key });
+  return v;
+}
+
+/** Per-rank index rows logged by OLMo's trainer: data-indices/rank{r}.tsv.gz, "step\tidx\tidx...". */
+function loggedIndices(runDir: string, rank: number, steps: Set<number>): Map<number, number[]> | undefined {
+  const f = path.join(runDir, 'data-indices', `rank${rank}.tsv.gz`);
+  if (!fs.existsSync(f)) return undefined;
+  const out = new Map<number, number[]>();
+  for (const line of zlib.gunzipSync(fs.readFileSync(f)).toString('utf8').split('\n')) {
+    const parts = line.trim().split('\t');
+    const step = Number(parts[0]);
+    if (steps.has(step)) out.set(step, parts.slice(1).map(Number));
+  }
+  return out;
+}
+
+/** Resolves the data, order and tokenizer, then decodes every instance of the requested batches. */
+export async function inspectBatches(o: InspectOptions): Promise<InspectedInstance[]> {
+  const cfg: RunConfig = o.runDir ? readRunConfig(o.runDir) : {};
+  const data: DataConfig = { ...(cfg.data ?? {}), ...(o.data ?? {}) };
+  if (o.data?.paths) data.datasets = null;
+  const seqLen = need(o.maxSequenceLength ?? cfg.model?.max_sequence_length, 'model.max_sequence_length', '--seq-len');
+  const B = need(o.globalBatchSize ?? cfg.global_train_batch_size, 'global_train_batch_size', '--batch-size');
+  const tokId = need(o.tokenizer ?? cfg.tokenizer?.identifier, 'tokenizer.identifier', '--tokenizer');
+  const tok = await loadTokenizer({ identifier: tokId, eosTokenId: o.eosTokenId ?? cfg.model?.eos_token_id, padTokenId: o.padTokenId ?? cfg.model?.pad_token_id });
+  const ds: MemMapDataset = buildMemmapDataset(data, { maxSequenceLength: seqLen, padTokenId: tok.padTokenId });
+  const steps = [...new Set(o.steps)].sort((a, b) => a - b);
+  for (const s of steps) if (!Number.isInteger(s) || s < 1) throw new DataError(`steps are 1-based integers, got ${s}`, { key: 'step' });
+
+  // World size: from the trainer's per-rank logs if present, else given (default 1).
+  let W = o.worldSize ?? 1;
+  if (o.runDir && o.worldSize === undefined && fs.existsSync(path.join(o.runDir, 'data-indices'))) {
+    W = Math.max(1, fs.readdirSync(path.join(o.runDir, 'data-indices')).filter((n) => /^rank\d+\.tsv\.gz$/.test(n)).length);
+  }
+  if (B % W !== 0) throw new DataError(`global batch size ${B} is not a multiple of the world size ${W}`, { key: 'global_train_batch_size' });
+  const ranks = o.rank !== undefined ? [o.rank] : Array.from({ length: W }, (_, r) => r);
+  let order: Uint32Array | undefined;
+  const getOrder = (): Uint32Array => {
+    if (order) return order;
+    const saved = o.runDir ? path.join(o.runDir, 'train_data', 'global_indices.npy') : undefined;
+    order = saved && fs.existsSync(saved)
+      ? loadGlobalIndices(saved)
+      : buildGlobalIndices({ numInstances: ds.length, seed: o.seed ?? cfg.seed ?? 6198, epoch: o.epoch ?? cfg.epoch ?? 0, dropLast: data.drop_last ?? false, worldSize: W });
+    return order;
+  };
+
+  const docIndexes = new Map<string, DocumentIndex | undefined>();
+  const out: InspectedInstance[] = [];
+  try {
+    for (const rank of ranks) {
+      const logged = o.runDir ? loggedIndices(o.runDir, rank, new Set(steps)) : undefined;
+      const mine = logged ? undefined : rankIndices(getOrder(), { rank, worldSize: W });
+      const dB = B / W;
+      for (const step of steps) {
+        const idx = logged ? logged.get(step) : Array.from(mine!.subarray((step - 1) * dB, step * dB));
+        if (!idx || idx.length === 0) throw new DataError(`step ${step} is past the end of the data order for rank ${rank}`, { key: 'step' });
+        for (let i = 0; i < idx.length; i++) {
+          const index = idx[i]!;
+          const src = ds.source(index);
+          if (!docIndexes.has(src.path)) docIndexes.set(src.path, DocumentIndex.forTokenFile(src.path));
+          const docs = docIndexes.get(src.path)?.overlapping(src.tokenStart, src.tokenEnd) ?? [];
+          const text = await tok.decode(ds.readTokens(index), false);
+          out.push({ step, rank, example: i, index, file: src.path, tokenStart: src.tokenStart, tokenEnd: src.tokenEnd, documents: docs, text });
+        }
+      }
+    }
+  } finally {
+    ds.close();
+  }
+  return out;
+}
+
+/** OLMo's print format, with the source file and documents added. */
+export function formatInspected(x: InspectedInstance, maxChars?: number): string {
+  const docs = x.documents.map((d) => `${d.id} (${d.src}:${d.loc})`).join(', ');
+  const text = maxChars !== undefined && x.text.length > maxChars ? x.text.slice(0, maxChars) + '...' : x.text;
+  return `[step=${x.step}, rank=${x.rank}, example=${x.example}] index=${x.index} file=${x.file} tokens=${x.tokenStart}:${x.tokenEnd}` +
+    (docs ? `\n  documents: ${docs}` : '') + `\n"${text}"\n`;
+}

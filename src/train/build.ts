@@ -1,0 +1,59 @@
+// Builds what a training run needs from a TrainConfig: the model, the optimizer with OLMo's
+// parameter groups, the dataset and its epoch order (saved as train_data/global_indices.npy), and
+// the data fingerprint a resume is checked against.
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ConfigError } from '../config/errors';
+import type { TrainConfig } from '../config/train';
+import { buildMemmapDataset } from '../data/config';
+import { buildGlobalIndices, saveGlobalIndices } from '../data/global-indices';
+import type { MemMapDataset } from '../data/memmap-dataset';
+import { OLMo } from '../model/olmo';
+import { AdamW } from '../optim/adamw';
+import { LionW } from '../optim/lion';
+import type { Optimizer } from '../optim/optimizer';
+import { buildParamGroups } from '../optim/param-groups';
+
+/** The model as OLMo builds it from `model:` (weights initialised from the current seed). */
+export function buildModel(cfg: TrainConfig): OLMo {
+  return new OLMo(cfg.model, { device: 'cpu' });
+}
+
+/** AdamW (eps 1e-5) or LionW over OLMo's decay / no-decay groups, with the config's clipping. */
+export function buildOptimizer(cfg: TrainConfig, model: OLMo): Optimizer {
+  const groups = buildParamGroups(model.namedParameters(), cfg.optimizer);
+  for (const g of groups) {
+    g.maxGradNorm = cfg.max_grad_norm;
+    g.maxGradNormRatio = cfg.max_grad_norm_ratio;
+  }
+  const betas = cfg.optimizer.betas as [number, number];
+  return cfg.optimizer.name === 'adamw' ? new AdamW(groups, { betas, eps: 1e-5 }) : new LionW(groups, { betas });
+}
+
+/** The training dataset of `data:` with instances of model.max_sequence_length tokens. */
+export function buildDataset(cfg: TrainConfig): MemMapDataset {
+  if (!cfg.data.paths?.length && !cfg.data.datasets) {
+    throw new ConfigError('data.paths', 'no training data: set data.paths (token files from `olmo-ts prepare-data`) or data.datasets');
+  }
+  return buildMemmapDataset(cfg.data as never, { maxSequenceLength: cfg.model.max_sequence_length, padTokenId: cfg.model.pad_token_id });
+}
+
+/** The epoch's global instance order (OLMo's), written to save_folder/train_data/global_indices.npy. */
+export function epochIndices(cfg: TrainConfig, dataset: MemMapDataset, epoch: number, runDir: string): Uint32Array {
+  const indices = buildGlobalIndices({ numInstances: dataset.length, seed: cfg.seed, epoch, dropLast: cfg.data.drop_last, worldSize: 1 });
+  const dir = path.join(runDir, 'train_data');
+  fs.mkdirSync(dir, { recursive: true });
+  saveGlobalIndices(path.join(dir, 'global_indices.npy'), indices);
+  return indices;
+}
+
+/** A short hash of what decides the data stream: token files (paths and sizes), seed, shapes. */
+export function dataFingerprint(cfg: TrainConfig, dataset: MemMapDataset): string {
+  const files = dataset.options.paths.map((p) => {
+    const st = fs.statSync(p);
+    return [path.resolve(p), st.size];
+  });
+  const key = JSON.stringify({ files, seed: cfg.seed, seq: cfg.model.max_sequence_length, dtype: (cfg.data as { memmap_dtype?: string }).memmap_dtype ?? 'uint16', batch: cfg.global_train_batch_size, drop_last: cfg.data.drop_last });
+  return createHash('sha256').update(key).digest('hex').slice(0, 16);
+}

@@ -1,0 +1,377 @@
+// The training loop (OLMo's olmo/train.py Trainer): micro-batched forward/backward under autocast,
+// OLMo's loss normalisation and z-loss, clipping, schedule, optimizer step, metrics, checkpoints,
+// exact resume, and the ways a run stops (max_duration, stop_at, time_limit, signals, NaN).
+import { EventEmitter } from 'node:events';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ConfigError } from '../config/errors';
+import { parseDuration, maxEpochs, maxSteps, Progress } from '../config/duration';
+import { trainConfigToYaml } from '../config/schema';
+import type { TrainConfig } from '../config/train';
+import { deriveBatchSizes } from '../config/train';
+import type { LoaderBatch } from '../data/loader';
+import { DataLoader } from '../data/loader';
+import type { MemMapDataset } from '../data/memmap-dataset';
+import type { OLMo } from '../model/olmo';
+import type { Optimizer } from '../optim/optimizer';
+import { Scheduler, buildScheduler, scheduleAt } from '../optim/scheduler';
+import { autocast, noGrad } from '../tensor/autograd';
+import { scalar, tensor } from '../tensor/creation';
+import { crossEntropy } from '../tensor/functional';
+import { getRngState, manualSeed, setRngState } from '../tensor/random';
+import { setNumThreads } from '../tensor/runtime';
+import { keep, tidy } from '../tensor/scope';
+import type { Tensor } from '../tensor/tensor';
+import { CheckpointError, Checkpointer, TrainerState, disposeCheckpoint, latestCheckpoint, loadCheckpoint } from './checkpoint';
+import { buildDataset, buildModel, buildOptimizer, dataFingerprint, epochIndices } from './build';
+import { RunSinks, SpeedMonitor, createMetricsSinks, trainStepMetrics } from './logging';
+
+/** Why fit() returned. */
+export type StopReason = 'max_duration' | 'stop_at' | 'time_limit' | 'signal' | 'aborted' | 'data_exhausted';
+
+/** Raised when the loss or gradients stop being finite. */
+export class NonFiniteError extends Error {
+  readonly code = 'ERR_NON_FINITE';
+  constructor(readonly step: number, readonly quantity: string, value: number) {
+    super(`step ${step}: ${quantity} is ${value} (not finite); stopping before the optimizer step so the weights stay intact`);
+    this.name = 'NonFiniteError';
+  }
+}
+
+/** Options of a Trainer beyond its TrainConfig. */
+export interface TrainerOptions {
+  /** Intra-op threads for libtorch (default: every core). */
+  numThreads?: number;
+  /** Install SIGTERM/SIGINT handlers that checkpoint and stop (default false; the CLI sets it). */
+  handleSignals?: boolean;
+  /** Print progress to the console (default true). */
+  console?: boolean;
+  /** On a non-finite loss/gradient: throw NonFiniteError (default) or skip the step. */
+  onNonFinite?: 'error' | 'skip';
+  /** Stops the run (with a checkpoint) when aborted. */
+  signal?: AbortSignal;
+  /** Resume from the run folder's latest checkpoint when there is one (default true). */
+  autoResume?: boolean;
+}
+
+/** What fit() returns. */
+export interface FitResult {
+  stoppedBy: StopReason;
+  /** Steps taken by this call (not counting steps restored from a checkpoint). */
+  stepsRun: number;
+  globalStep: number;
+  /** Cross-entropy of the last step. */
+  lastLoss: number;
+  /** Cross-entropy of every step this call ran, in order. */
+  losses: number[];
+  /** Folder of the last checkpoint written, if any. */
+  checkpoint: string | null;
+  runDir: string;
+}
+
+/** Per-step metrics, with OLMo's names (emitted as 'step' events and written to the sinks). */
+export type StepMetrics = Record<string, number>;
+
+/**
+ * Trains an OLMo model as a TrainConfig describes. Events: 'step' (step, metrics), 'checkpoint'
+ * (dir), 'resume' (dir, step). `await new Trainer(cfg).fit()`.
+ */
+export class Trainer extends EventEmitter {
+  readonly cfg: TrainConfig;
+  readonly runDir: string;
+  model!: OLMo;
+  optimizer!: Optimizer;
+  private dataset!: MemMapDataset;
+  private scheduler!: Scheduler;
+  private checkpointer!: Checkpointer;
+  private sinks: RunSinks | null = null;
+  private readonly o: TrainerOptions;
+  private state: TrainerState = { global_step: 0, global_train_examples_seen_this_epoch: 0, global_train_tokens_seen: 0, epoch: 0, rng: {} };
+  private stopSignal: NodeJS.Signals | null = null;
+  private lastCheckpoint: string | null = null;
+  private fingerprint = '';
+
+  constructor(cfg: TrainConfig, opts: TrainerOptions = {}) {
+    super();
+    this.cfg = cfg;
+    this.o = opts;
+    this.runDir = path.resolve(cfg.save_folder);
+    if (cfg.precision === 'amp_fp16') throw new ConfigError('precision', 'amp_fp16 needs CUDA (fp16 autocast); use amp_bf16 or fp32 on CPU');
+  }
+
+  private get tokensPerBatch(): number {
+    return this.cfg.global_train_batch_size * this.cfg.model.max_sequence_length;
+  }
+  private progress(): Progress {
+    return {
+      globalStep: this.state.global_step,
+      tokensSeen: this.state.global_train_tokens_seen,
+      tokensPerBatch: this.tokensPerBatch,
+      batchesPerEpoch: Math.floor(this.dataset.length / this.cfg.global_train_batch_size),
+    };
+  }
+
+  /** Builds model, optimizer, data and sinks, and restores a checkpoint when asked or found. */
+  private async setup(): Promise<void> {
+    const cfg = this.cfg;
+    setNumThreads(this.o.numThreads ?? Math.max(1, os.cpus().length));
+    fs.mkdirSync(this.runDir, { recursive: true });
+    fs.writeFileSync(path.join(this.runDir, 'config.yaml'), trainConfigToYaml(cfg));
+    manualSeed(cfg.seed);
+    this.model = buildModel(cfg);
+    this.optimizer = buildOptimizer(cfg, this.model);
+    this.scheduler = buildScheduler(cfg.scheduler);
+    this.dataset = buildDataset(cfg);
+    if (this.dataset.length < cfg.global_train_batch_size) {
+      throw new ConfigError('global_train_batch_size', `the dataset has ${this.dataset.length} instances of ${cfg.model.max_sequence_length} tokens, fewer than one batch of ${cfg.global_train_batch_size}`);
+    }
+    this.fingerprint = dataFingerprint(cfg, this.dataset);
+    this.checkpointer = new Checkpointer(this.runDir, { keep: cfg.save_num_checkpoints_to_keep, overwrite: cfg.save_overwrite });
+    const resumeFrom = cfg.load_path ?? ((this.o.autoResume ?? true) ? latestCheckpoint(this.runDir) : null);
+    if (resumeFrom) await this.restore(resumeFrom);
+    this.sinks = createMetricsSinks({
+      runDir: this.runDir,
+      console: this.o.console === false ? false : { totalSteps: maxSteps(parseDuration(cfg.max_duration), this.progress()), interval: cfg.console_log_interval },
+    });
+  }
+
+  /** Loads weights (and optimizer/trainer state unless reset_*), checking shapes and the data. */
+  private async restore(where: string): Promise<void> {
+    const ck = await loadCheckpoint(where);
+    try {
+      const params = new Map(this.model.namedParameters().map((p) => [p.name, p.tensor]));
+      for (const [name, p] of params) {
+        const t = ck.model.get(name);
+        if (!t) throw new CheckpointError(`${ck.dir}: the checkpoint has no weights for parameter '${name}' (a different model config?)`);
+        if (t.shape.join() !== p.shape.join()) throw new CheckpointError(`${ck.dir}: '${name}' has shape [${t.shape}] in the checkpoint but [${p.shape}] in the model`);
+        if (t.dtype !== p.dtype) throw new CheckpointError(`${ck.dir}: '${name}' is ${t.dtype} in the checkpoint but ${p.dtype} in the model`);
+      }
+      const extra = [...ck.model.keys()].filter((n) => !params.has(n));
+      if (extra.length) throw new CheckpointError(`${ck.dir}: unexpected weights in the checkpoint: ${extra.slice(0, 3).join(', ')}`);
+      noGrad(() => { for (const [name, p] of params) p.copy_(ck.model.get(name)!); });
+      if (!this.cfg.reset_optimizer_state) this.optimizer.loadStateDict(ck.optimizer);
+      if (!this.cfg.reset_trainer_state) {
+        const st = ck.trainer;
+        if (this.cfg.restore_dataloader && st.data_fingerprint && st.data_fingerprint !== this.fingerprint) {
+          throw new CheckpointError(`${ck.dir} was trained on different data (files, sizes, seed or batch shape changed); set restore_dataloader: false to continue on the new data`);
+        }
+        this.state = { ...st };
+        if (!this.cfg.restore_dataloader) this.state.global_train_examples_seen_this_epoch = 0;
+        if (st.rng.cpu) setRngState(Uint8Array.from(Buffer.from(st.rng.cpu, 'base64')));
+        const clip = st.clip as { max_grad_norm: number | null; max_grad_norm_ratio: number | null }[] | undefined;
+        clip?.forEach((c, i) => {
+          const g = this.optimizer.groups[i];
+          if (g) { g.maxGradNorm = c.max_grad_norm; g.maxGradNormRatio = c.max_grad_norm_ratio; }
+        });
+      }
+      this.lastCheckpoint = ck.dir;
+      this.emit('resume', ck.dir, this.state.global_step);
+    } finally {
+      disposeCheckpoint(ck);
+    }
+  }
+
+  /** Writes a checkpoint of the current state (in the background; returns its promise). */
+  saveCheckpoint(opts: { ephemeral?: boolean } = {}): Promise<string> {
+    const trainer: TrainerState = {
+      ...this.state,
+      rng: { cpu: Buffer.from(getRngState()).toString('base64') },
+      data_fingerprint: this.fingerprint,
+      clip: this.optimizer.groups.map((g) => ({ max_grad_norm: g.maxGradNorm, max_grad_norm_ratio: g.maxGradNormRatio })),
+    };
+    const model = new Map(this.model.namedParameters().map((p) => [p.name, p.tensor]));
+    const job = this.checkpointer.save(this.state.global_step, { model, optimizer: this.optimizer.stateDict(), trainer, configYaml: trainConfigToYaml(this.cfg) }, opts);
+    return job.then((dir) => {
+      this.lastCheckpoint = dir;
+      this.emit('checkpoint', dir);
+      return dir;
+    });
+  }
+
+  /** One optimizer step over a global batch; returns the step's metrics (OLMo names). // SYNC */
+  private trainStep(batch: LoaderBatch, microBatches: number): StepMetrics | null {
+    const cfg = this.cfg;
+    const [B, T] = batch.shape;
+    const rowsPer = Math.ceil(B / microBatches);
+    const amp = cfg.precision === 'amp_bf16';
+    this.optimizer.zeroGrad();
+    const { ce, z } = tidy(() => {
+      let ceSum: Tensor = scalar(0);
+      let zSum: Tensor | null = cfg.softmax_auxiliary_loss ? scalar(0) : null;
+      for (let r0 = 0; r0 < B; r0 += rowsPer) {
+        const rows = Math.min(rowsPer, B - r0);
+        tidy(() => {
+          const ids = tensor(batch.inputIds.subarray(r0 * T, (r0 + rows) * T), { shape: [rows, T], dtype: 'int64' }); // (b, T)
+          const attn = batch.attentionMask ? tensor(batch.attentionMask.subarray(r0 * T, (r0 + rows) * T), { shape: [rows, T] }) : null;
+          const forward = () => this.model.forward(ids, { attentionMask: attn }).logits; // (b, T, V)
+          const logits = (amp ? autocast(forward) : forward()).float();
+          const V = logits.shape[2]!;
+          // OLMo's get_labels: input ids shifted left, -100 where label_mask is false or attention is 0.
+          let labels = ids;
+          if (batch.labelMask) labels = labels.maskedFill(tensor(batch.labelMask.subarray(r0 * T, (r0 + rows) * T), { shape: [rows, T], dtype: 'bool' }).logicalNot(), -100);
+          if (attn) labels = labels.maskedFill(attn.eq(0), -100);
+          labels = labels.slice(1, 1, T).contiguous().view(-1); // (b*(T-1))
+          const lossLogits = logits.slice(1, 0, T - 1).contiguous().view(-1, V); // (b*(T-1), V)
+          const ceMicro = crossEntropy(lossLogits, labels, { ignoreIndex: -100 }).div(microBatches);
+          let loss = ceMicro;
+          if (zSum) {
+            const zMicro = logits.logsumexp(-1).pow(2).mean().mul(1e-4).div(microBatches);
+            loss = loss.add(zMicro);
+            zSum = keep(zSum.add(zMicro.detach()));
+          }
+          loss.backward();
+          ceSum = keep(ceSum.add(ceMicro.detach()));
+        });
+      }
+      return { ce: ceSum.item(), z: zSum ? zSum.item() : null };
+    });
+    const step = this.state.global_step;
+    const clip = this.optimizer.clipGradsAndCollectMetrics(step);
+    const bad: [string, number] | null = !Number.isFinite(ce) ? ['train/CrossEntropyLoss', ce]
+      : z !== null && !Number.isFinite(z) ? ['train/ZLoss', z]
+      : !Number.isFinite(clip.total_grad_norm) ? firstNonFinite(clip.perParam) : null;
+    if (bad) {
+      if ((this.o.onNonFinite ?? 'error') === 'error') throw new NonFiniteError(step, bad[0], bad[1]);
+      this.optimizer.zeroGrad();
+      return null;
+    }
+    const sched = scheduleAt(cfg, this.progress(), this.scheduler);
+    for (const g of this.optimizer.groups) {
+      g.lr = sched.lr;
+      g.maxGradNorm = sched.maxGradNorm;
+      g.maxGradNormRatio = sched.maxGradNormRatio;
+    }
+    const post = this.optimizer.step();
+    const m = trainStepMetrics({
+      crossEntropyLoss: ce,
+      zLoss: z ?? undefined,
+      totalGradNorm: clip.total_grad_norm,
+      clippingRate: clip.clipping_rate,
+      learningRates: this.optimizer.groups.map((g) => g.lr),
+    });
+    for (const [k, v] of Object.entries(post)) m[`optim/${k}`] = v;
+    return m;
+  }
+
+  /** Runs training until max_duration (or another stop). */
+  async fit(): Promise<FitResult> {
+    await this.setup();
+    const cfg = this.cfg;
+    const { microBatches } = deriveBatchSizes(cfg, 1);
+    const duration = parseDuration(cfg.max_duration);
+    const epochs = maxEpochs(duration);
+    const speed = new SpeedMonitor({ windowSize: cfg.speed_monitor.window_size, flopsPerToken: this.model.flopsPerToken(), peakFlopsPerDevice: cfg.speed_monitor.gpu_flops_available ?? undefined });
+    const t0 = Date.now();
+    const losses: number[] = [];
+    let stoppedBy: StopReason = 'max_duration';
+    let skipped = 0;
+    const detach = this.o.handleSignals ? this.installSignalHandlers() : () => undefined;
+    try {
+      epochs: for (; this.state.epoch < epochs; this.state.epoch++, this.state.global_train_examples_seen_this_epoch = 0) {
+        const loader = new DataLoader({
+          dataset: this.dataset,
+          globalIndices: epochIndices(cfg, this.dataset, (cfg.epoch ?? 0) + this.state.epoch, this.runDir),
+          globalBatchSize: cfg.global_train_batch_size,
+          startIndex: this.state.global_train_examples_seen_this_epoch,
+          dropLast: true,
+          padTokenId: cfg.model.pad_token_id,
+          numWorkers: cfg.data.num_workers,
+          prefetchFactor: cfg.data.prefetch_factor ?? undefined,
+        });
+        try {
+          for await (const batch of loader) {
+            const stop = this.shouldStop(t0);
+            if (stop) { stoppedBy = stop; break epochs; }
+            const [B, T] = batch.shape;
+            const tStep = Date.now();
+            this.state.global_step += 1;
+            this.state.global_train_examples_seen_this_epoch += B;
+            this.state.global_train_tokens_seen += B * T;
+            const metrics = this.trainStep(batch, microBatches);
+            const stepSeconds = (Date.now() - tStep) / 1000;
+            speed.record({ deviceTokens: B * T, globalTotalTokens: this.state.global_train_tokens_seen, stepSeconds, dataSeconds: loader.lastWaitMs / 1000 });
+            if (!metrics) {
+              skipped++;
+              this.sinks?.console?.info(`step ${this.state.global_step}: non-finite loss or gradient, step skipped (${skipped} so far)`);
+              continue;
+            }
+            Object.assign(metrics, speed.check(), { 'throughput/total_tokens': this.state.global_train_tokens_seen, 'train/skipped_steps': skipped });
+            losses.push(metrics['train/CrossEntropyLoss']!);
+            this.sinks?.log(this.state.global_step, metrics);
+            this.emit('step', this.state.global_step, metrics);
+            const s = this.state.global_step;
+            if (s % cfg.save_interval === 0) await this.saveCheckpoint();
+            else if (cfg.save_interval_ephemeral && s % cfg.save_interval_ephemeral === 0) await this.saveCheckpoint({ ephemeral: true });
+          }
+        } finally {
+          await loader.close();
+        }
+        if (this.state.global_step >= maxSteps(duration, this.progress())) break;
+      }
+      if (stoppedBy === 'max_duration' && this.state.global_step < maxSteps(duration, this.progress())) stoppedBy = 'data_exhausted';
+      if (this.lastCheckpoint === null || !this.lastCheckpoint.endsWith(`step${this.state.global_step}`)) {
+        if (this.state.global_step > 0) await this.saveCheckpoint();
+      }
+      await this.checkpointer.flush();
+    } finally {
+      detach();
+      this.sinks?.close();
+    }
+    return {
+      stoppedBy,
+      stepsRun: losses.length,
+      globalStep: this.state.global_step,
+      lastLoss: losses.length ? losses[losses.length - 1]! : NaN,
+      losses,
+      checkpoint: this.lastCheckpoint,
+      runDir: this.runDir,
+    };
+  }
+
+  /** Checked before each step: the reasons to stop now. */
+  private shouldStop(t0: number): StopReason | null {
+    const cfg = this.cfg;
+    if (this.stopSignal) return 'signal';
+    if (this.o.signal?.aborted) return 'aborted';
+    if (cfg.stop_at !== null && this.state.global_step >= cfg.stop_at) return 'stop_at';
+    if (this.state.global_step >= maxSteps(parseDuration(cfg.max_duration), this.progress())) return 'max_duration';
+    if (cfg.time_limit !== null && (Date.now() - t0) / 1000 >= cfg.time_limit) return 'time_limit';
+    return null;
+  }
+
+  /** First SIGTERM/SIGINT: finish the step, checkpoint, stop. A second one exits at once. */
+  private installSignalHandlers(): () => void {
+    const handler = (sig: NodeJS.Signals) => {
+      if (this.stopSignal) {
+        process.stderr.write(`\nolmo-ts: second ${sig}, exiting now without a checkpoint\n`);
+        process.exit(128 + (os.constants.signals[sig] ?? 15));
+      }
+      this.stopSignal = sig;
+      this.sinks?.console?.info(`${sig} received: finishing this step, then saving a checkpoint (send it again to exit at once)`);
+    };
+    process.on('SIGTERM', handler);
+    process.on('SIGINT', handler);
+    return () => {
+      process.off('SIGTERM', handler);
+      process.off('SIGINT', handler);
+    };
+  }
+
+  /** The signal that stopped the run, if any. */
+  get receivedSignal(): NodeJS.Signals | null {
+    return this.stopSignal;
+  }
+
+  /** Frees the model and optimizer state. */
+  close(): void {
+    this.optimizer?.close();
+    this.model?.dispose();
+    this.dataset?.close();
+  }
+}
+
+function firstNonFinite(perParam: Record<string, number>): [string, number] {
+  for (const [k, v] of Object.entries(perParam)) if (!Number.isFinite(v)) return [k.replace(/\.norm$/, ' norm'), v];
+  return ['optim/total_grad_norm', NaN];
+}
