@@ -238,6 +238,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   init_nn_ops(env, exports);
   init_runtime(env, exports);
   init_optim(env, exports);
+  init_cpu_cache(env, exports);
   return exports;
 }
 

@@ -6,7 +6,7 @@ export * from './tensor/creation';
 export * as F from './tensor/functional';
 export { noGrad, enableGrad, isGradEnabled, autocast, zeroGrad } from './tensor/autograd';
 export { manualSeed, getRngState, setRngState, Generator } from './tensor/random';
-export { setNumThreads, getNumThreads, buildInfo, cuda } from './tensor/runtime';
+export { setNumThreads, getNumThreads, buildInfo, cuda, cpuCache } from './tensor/runtime';
 export type { DType, Device } from './tensor/dtype';
 export { DTYPES } from './tensor/dtype';
 export * from './native/errors';

@@ -132,6 +132,9 @@ export interface NativeBinding {
   gradNorms(params: Id[]): Float64Array;
   scaleGrads(params: Id[], coefs: Float64Array): void;
   firstNonFinite(ids: Id[]): number;
+  // CPU caching allocator (native/cpu_cache.cc)
+  cpuCacheStats(): { enabled: boolean; cachedBytes: number; hits: number; misses: number };
+  cpuCacheTrim(): void;
   // runtime
   setNumThreads(n: number): void;
   getNumThreads(): number;

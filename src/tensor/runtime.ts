@@ -27,3 +27,14 @@ export const cuda = {
   resetPeakMemoryStats: (device = 0): void => native.cudaResetPeakStats(device),
   emptyCache: (): void => native.cudaEmptyCache(),
 };
+
+/**
+ * The caching allocator for large CPU blocks (native/cpu_cache.cc): freed blocks of 1 MB and more
+ * are reused instead of returned to the OS, which saves the page faults of re-mapping activations
+ * every step. OLMO_TS_CPU_CACHE_MB sets its limit (default 1024, 0 disables; libtorch 1.x only).
+ */
+export const cpuCache = {
+  stats: () => native.cpuCacheStats(),
+  /** Returns every cached block to the OS. */
+  trim: (): void => native.cpuCacheTrim(),
+};

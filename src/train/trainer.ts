@@ -67,6 +67,8 @@ export interface FitResult {
   losses: number[];
   /** Folder of the last checkpoint written, if any. */
   checkpoint: string | null;
+  /** Steps skipped for a non-finite loss/gradient over the whole run (onNonFinite: 'skip'), resumes included. */
+  skippedSteps: number;
   runDir: string;
 }
 
@@ -90,6 +92,11 @@ export class Trainer extends EventEmitter {
   private state: TrainerState = { global_step: 0, global_train_examples_seen_this_epoch: 0, global_train_tokens_seen: 0, epoch: 0, rng: {} };
   private stopSignal: NodeJS.Signals | null = null;
   private lastCheckpoint: string | null = null;
+  /** Step of the newest checkpoint requested (or restored), so one step is never saved twice. */
+  private savedStep = -1;
+  /** The background checkpoint write in flight, and the first error of one (rethrown at the next step). */
+  private saveInFlight: Promise<unknown> | null = null;
+  private saveError: unknown = null;
   private fingerprint = '';
 
   constructor(cfg: TrainConfig, opts: TrainerOptions = {}) {
@@ -128,6 +135,7 @@ export class Trainer extends EventEmitter {
     }
     this.fingerprint = dataFingerprint(cfg, this.dataset);
     this.checkpointer = new Checkpointer(this.runDir, { keep: cfg.save_num_checkpoints_to_keep, overwrite: cfg.save_overwrite });
+    this.checkpointer.removeStale();
     const resumeFrom = cfg.load_path ?? ((this.o.autoResume ?? true) ? latestCheckpoint(this.runDir) : null);
     if (resumeFrom) await this.restore(resumeFrom);
     this.sinks = createMetricsSinks({
@@ -166,6 +174,7 @@ export class Trainer extends EventEmitter {
         });
       }
       this.lastCheckpoint = ck.dir;
+      this.savedStep = this.state.global_step;
       this.emit('resume', ck.dir, this.state.global_step);
     } finally {
       disposeCheckpoint(ck);
@@ -181,12 +190,30 @@ export class Trainer extends EventEmitter {
       clip: this.optimizer.groups.map((g) => ({ max_grad_norm: g.maxGradNorm, max_grad_norm_ratio: g.maxGradNormRatio })),
     };
     const model = new Map(this.model.namedParameters().map((p) => [p.name, p.tensor]));
+    this.savedStep = this.state.global_step;
     const job = this.checkpointer.save(this.state.global_step, { model, optimizer: this.optimizer.stateDict(), trainer, configYaml: trainConfigToYaml(this.cfg) }, opts);
     return job.then((dir) => {
       this.lastCheckpoint = dir;
       this.emit('checkpoint', dir);
       return dir;
     });
+  }
+
+  /**
+   * Starts a checkpoint write without waiting for it: the state is copied to host memory now and the
+   * files are written while training goes on. At most one write is in flight (a second save waits for
+   * the first, so serialized copies never pile up); a failed write stops the run at the next step.
+   */
+  private async saveInBackground(opts: { ephemeral?: boolean } = {}): Promise<void> {
+    if (this.saveInFlight) await this.saveInFlight;
+    this.throwSaveError();
+    const job = this.saveCheckpoint(opts).catch((e: unknown) => { this.saveError ??= e; });
+    this.saveInFlight = job.finally(() => { if (this.saveInFlight === settled) this.saveInFlight = null; });
+    const settled = this.saveInFlight;
+  }
+
+  private throwSaveError(): void {
+    if (this.saveError) throw this.saveError;
   }
 
   /** One optimizer step over a global batch; returns the step's metrics (OLMo names). // SYNC */
@@ -265,7 +292,6 @@ export class Trainer extends EventEmitter {
     const t0 = Date.now();
     const losses: number[] = [];
     let stoppedBy: StopReason = 'max_duration';
-    let skipped = 0;
     const detach = this.o.handleSignals ? this.installSignalHandlers() : () => undefined;
     try {
       epochs: for (; this.state.epoch < epochs; this.state.epoch++, this.state.global_train_examples_seen_this_epoch = 0) {
@@ -281,6 +307,10 @@ export class Trainer extends EventEmitter {
         });
         try {
           for await (const batch of loader) {
+            // One event-loop turn per step: the background checkpoint write and signal handlers run
+            // in these turns (awaiting an already-prefetched batch alone does not yield to libuv).
+            await new Promise<void>((resolve) => setImmediate(resolve));
+            this.throwSaveError();
             const stop = this.shouldStop(t0);
             if (stop) { stoppedBy = stop; break epochs; }
             const [B, T] = batch.shape;
@@ -292,17 +322,20 @@ export class Trainer extends EventEmitter {
             const stepSeconds = (Date.now() - tStep) / 1000;
             speed.record({ deviceTokens: B * T, globalTotalTokens: this.state.global_train_tokens_seen, stepSeconds, dataSeconds: loader.lastWaitMs / 1000 });
             if (!metrics) {
-              skipped++;
-              this.sinks?.console?.info(`step ${this.state.global_step}: non-finite loss or gradient, step skipped (${skipped} so far)`);
-              continue;
+              // Kept in the trainer state so the count survives a resume; logged on the skipped step too.
+              const skipped = (this.state.skipped_steps = this.skippedSteps + 1);
+              this.notice(`step ${this.state.global_step}: non-finite loss or gradient, step skipped (${skipped} so far)`);
+              this.sinks?.log(this.state.global_step, { 'train/skipped_steps': skipped, 'throughput/total_tokens': this.state.global_train_tokens_seen });
+            } else {
+              Object.assign(metrics, speed.check(), { 'throughput/total_tokens': this.state.global_train_tokens_seen });
+              if (this.skippedSteps) metrics['train/skipped_steps'] = this.skippedSteps;
+              losses.push(metrics['train/CrossEntropyLoss']!);
+              this.sinks?.log(this.state.global_step, metrics);
+              this.emit('step', this.state.global_step, metrics);
             }
-            Object.assign(metrics, speed.check(), { 'throughput/total_tokens': this.state.global_train_tokens_seen, 'train/skipped_steps': skipped });
-            losses.push(metrics['train/CrossEntropyLoss']!);
-            this.sinks?.log(this.state.global_step, metrics);
-            this.emit('step', this.state.global_step, metrics);
             const s = this.state.global_step;
-            if (s % cfg.save_interval === 0) await this.saveCheckpoint();
-            else if (cfg.save_interval_ephemeral && s % cfg.save_interval_ephemeral === 0) await this.saveCheckpoint({ ephemeral: true });
+            if (s % cfg.save_interval === 0) await this.saveInBackground();
+            else if (cfg.save_interval_ephemeral && s % cfg.save_interval_ephemeral === 0) await this.saveInBackground({ ephemeral: true });
           }
         } finally {
           await loader.close();
@@ -310,11 +343,14 @@ export class Trainer extends EventEmitter {
         if (this.state.global_step >= maxSteps(duration, this.progress())) break;
       }
       if (stoppedBy === 'max_duration' && this.state.global_step < maxSteps(duration, this.progress())) stoppedBy = 'data_exhausted';
-      if (this.lastCheckpoint === null || !this.lastCheckpoint.endsWith(`step${this.state.global_step}`)) {
-        if (this.state.global_step > 0) await this.saveCheckpoint();
-      }
+      if (this.saveInFlight) await this.saveInFlight;
+      this.throwSaveError();
+      if (this.state.global_step > 0 && this.savedStep !== this.state.global_step) await this.saveCheckpoint();
       await this.checkpointer.flush();
     } finally {
+      // On an error (NaN, a failed save) still let a write in flight finish: the checkpoint it holds is
+      // good, and the process must not exit with a half-written temp folder when it need not.
+      await this.checkpointer.flush().catch(() => undefined);
       detach();
       this.sinks?.close();
     }
@@ -325,8 +361,19 @@ export class Trainer extends EventEmitter {
       lastLoss: losses.length ? losses[losses.length - 1]! : NaN,
       losses,
       checkpoint: this.lastCheckpoint,
+      skippedSteps: this.skippedSteps,
       runDir: this.runDir,
     };
+  }
+
+  private get skippedSteps(): number {
+    return (this.state.skipped_steps as number | undefined) ?? 0;
+  }
+
+  /** A line for the operator: the console progress when there is one, else stderr. */
+  private notice(message: string): void {
+    if (this.sinks?.console) this.sinks.console.info(message);
+    else if (this.o.console !== false) process.stderr.write(`olmo-ts: ${message}\n`);
   }
 
   /** Checked before each step: the reasons to stop now. */
@@ -348,7 +395,7 @@ export class Trainer extends EventEmitter {
         process.exit(128 + (os.constants.signals[sig] ?? 15));
       }
       this.stopSignal = sig;
-      this.sinks?.console?.info(`${sig} received: finishing this step, then saving a checkpoint (send it again to exit at once)`);
+      this.notice(`${sig} received: finishing this step, then saving a checkpoint (send it again to exit at once)`);
     };
     process.on('SIGTERM', handler);
     process.on('SIGINT', handler);
