@@ -29,6 +29,7 @@ struct CacheStats {
   size_t hits = 0, misses = 0;
 };
 
+#if !OLMO_TORCH_AT_LEAST(2, 0)
 class CachingCpuAllocator;
 CachingCpuAllocator* g_cache = nullptr;  // process-wide, never destroyed (tensors may outlive envs)
 
@@ -114,6 +115,15 @@ class CachingCpuAllocator final : public c10::Allocator {
   mutable CacheStats stats_;
 };
 
+
+#else
+// libtorch 2.x: the c10::Allocator interface changed (non-const allocate, copy_data); not installed.
+struct CachingCpuAllocator {
+  CacheStats stats() const { return {}; }
+  void trim() const {}
+};
+CachingCpuAllocator* g_cache = nullptr;
+#endif
 
 Napi::Value cpu_cache_stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
