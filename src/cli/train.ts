@@ -14,6 +14,7 @@ Restarting with the same save_folder resumes from its latest checkpoint (or set 
 Exit codes:
   0   finished (max_duration or stop_at reached)
   75  stopped early by SIGTERM/SIGINT or time_limit, after saving a checkpoint: run again to resume
+      (a second SIGTERM/SIGINT exits at once, without a checkpoint, with 143/130)
   3   the loss or gradients became non-finite (nothing was applied from that step)
   1   any other error (bad config, data or checkpoint: the message names the key or file)
 
@@ -53,9 +54,13 @@ export function register(program: Command): void {
         onNonFinite: opts.onNonfinite as 'error' | 'skip',
         autoResume: opts.resume,
       });
+      // Printed even with --quiet: which checkpoint a restarted job continued from is what an operator
+      // (and the fault tests) need to see first.
+      trainer.on('resume', (dir: string, step: number) => console.log(`olmo-ts: resumed from ${dir} at step ${step}`));
       try {
         const r = await trainer.fit();
-        console.log(`olmo-ts: ${r.stoppedBy} at step ${r.globalStep}; last loss ${r.lastLoss.toFixed(4)}; checkpoint ${r.checkpoint ?? 'none'}`);
+        const skipped = r.skippedSteps ? `; ${r.skippedSteps} steps skipped (non-finite)` : '';
+        console.log(`olmo-ts: ${r.stoppedBy} at step ${r.globalStep}; last loss ${r.lastLoss.toFixed(4)}; checkpoint ${r.checkpoint ?? 'none'}${skipped}`);
         if (r.stoppedBy === 'signal' || r.stoppedBy === 'time_limit') process.exitCode = EXIT.interrupted;
       } catch (e) {
         if (e instanceof NonFiniteError) {

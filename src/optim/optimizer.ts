@@ -96,7 +96,8 @@ export abstract class Optimizer {
           if (coef < 1) clipped++;
           // lerp toward the clipped norm: avg + (1 - beta) * (n * coef - avg)
           const next = f32(avg + f32(1 - beta) * f32(f32(n * coef) - avg));
-          if (globalStep > 1 || this.gradNormExpAvg.has(name)) this.gradNormExpAvg.set(name, next);
+          // A non-finite norm means the step will be refused (trainer): keep the average intact.
+          if (Number.isFinite(next) && (globalStep > 1 || this.gradNormExpAvg.has(name))) this.gradNormExpAvg.set(name, next);
         }
       } else if (g.maxGradNorm !== null) {
         eligible += g.params.length;

@@ -140,6 +140,23 @@ export class Checkpointer {
     return job;
   }
 
+  /**
+   * Deletes what killed writers of this folder left behind: `.step{N}.tmp-PID` and `.step{N}.del-PID`
+   * folders and `latest.tmp-PID` links whose process is gone (a live PID's are another writer's).
+   * Returns the names removed.
+   */
+  removeStale(): string[] {
+    if (!fs.existsSync(this.folder)) return [];
+    const removed: string[] = [];
+    for (const name of fs.readdirSync(this.folder)) {
+      const m = /^(?:\.step\d+\.(?:tmp|del)|latest\.tmp)-(\d+)$/.exec(name);
+      if (!m || processAlive(Number(m[1]))) continue;
+      fs.rmSync(path.join(this.folder, name), { recursive: true, force: true });
+      removed.push(name);
+    }
+    return removed;
+  }
+
   /** Waits for the write in flight (rethrowing its error). */
   async flush(): Promise<void> {
     if (this.pending) await this.pending;
@@ -164,7 +181,7 @@ export class Checkpointer {
       // The manifest is written last: a folder without one is never taken for a checkpoint.
       await this.wfs.writeFile(path.join(tmp, MANIFEST), Buffer.from(JSON.stringify(manifest, null, 1)));
       await fsyncDir(tmp);
-      if (fs.existsSync(final)) await fsp.rm(final, { recursive: true, force: true });
+      if (fs.existsSync(final)) await this.remove(final);
       await fsp.rename(tmp, final);
       await fsyncDir(this.folder);
     } catch (e) {
@@ -191,13 +208,35 @@ export class Checkpointer {
   private async prune(justWritten: string, ephemeral: boolean): Promise<void> {
     const oldEphemeral = this.ephemeral.filter((n) => n !== justWritten);
     this.ephemeral = ephemeral ? [justWritten] : [];
-    for (const n of oldEphemeral) await fsp.rm(path.join(this.folder, n), { recursive: true, force: true });
+    for (const n of oldEphemeral) await this.remove(path.join(this.folder, n));
     if (this.keep < 0) return;
     const regular = listCheckpoints(this.folder).filter((c) => !this.ephemeral.includes(path.basename(c.dir)));
     const excess = regular.length - Math.max(this.keep, 1);
     for (const c of regular.slice(0, Math.max(0, excess))) {
-      if (path.basename(c.dir) !== justWritten) await fsp.rm(c.dir, { recursive: true, force: true });
+      if (path.basename(c.dir) !== justWritten) await this.remove(c.dir);
     }
+  }
+
+  /**
+   * Deletes a checkpoint folder by first renaming it out of the step{N} namespace: a crash in the
+   * middle of a recursive delete must not leave a step{N}/ whose manifest survived its files.
+   */
+  private async remove(dir: string): Promise<void> {
+    if (!fs.existsSync(dir)) return;
+    const doomed = path.join(this.folder, `.${path.basename(dir)}.del-${process.pid}`);
+    await fsp.rm(doomed, { recursive: true, force: true });
+    await fsp.rename(dir, doomed);
+    await fsp.rm(doomed, { recursive: true, force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -157,13 +157,25 @@ export class Trainer extends EventEmitter {
       }
       const extra = [...ck.model.keys()].filter((n) => !params.has(n));
       if (extra.length) throw new CheckpointError(`${ck.dir}: unexpected weights in the checkpoint: ${extra.slice(0, 3).join(', ')}`);
+      // Everything is checked before anything is copied, so a bad checkpoint never loads in part.
+      if (!this.cfg.reset_optimizer_state) {
+        const own = this.optimizer.stateDict().tensors;
+        for (const [kind, byName] of Object.entries(own)) {
+          for (const [name, mine] of Object.entries(byName)) {
+            const t = ck.optimizer.tensors[kind]?.[name];
+            if (!t) throw new CheckpointError(`${ck.dir}: the optimizer state has no ${kind} for '${name}' (another optimizer? set reset_optimizer_state: true to start it afresh)`);
+            if (t.shape.join() !== mine.shape.join()) throw new CheckpointError(`${ck.dir}: optimizer ${kind} of '${name}' has shape [${t.shape}] in the checkpoint but the parameter is [${mine.shape}]`);
+            if (t.dtype !== mine.dtype) throw new CheckpointError(`${ck.dir}: optimizer ${kind} of '${name}' is ${t.dtype} in the checkpoint but ${mine.dtype} here`);
+          }
+        }
+      }
+      const st = ck.trainer;
+      if (!this.cfg.reset_trainer_state && this.cfg.restore_dataloader && st.data_fingerprint && st.data_fingerprint !== this.fingerprint) {
+        throw new CheckpointError(`${ck.dir} was trained on different data (files, sizes, seed or batch shape changed); set restore_dataloader: false to continue on the new data`);
+      }
       noGrad(() => { for (const [name, p] of params) p.copy_(ck.model.get(name)!); });
       if (!this.cfg.reset_optimizer_state) this.optimizer.loadStateDict(ck.optimizer);
       if (!this.cfg.reset_trainer_state) {
-        const st = ck.trainer;
-        if (this.cfg.restore_dataloader && st.data_fingerprint && st.data_fingerprint !== this.fingerprint) {
-          throw new CheckpointError(`${ck.dir} was trained on different data (files, sizes, seed or batch shape changed); set restore_dataloader: false to continue on the new data`);
-        }
         this.state = { ...st };
         if (!this.cfg.restore_dataloader) this.state.global_train_examples_seen_this_epoch = 0;
         if (st.rng.cpu) setRngState(Uint8Array.from(Buffer.from(st.rng.cpu, 'base64')));
@@ -207,9 +219,7 @@ export class Trainer extends EventEmitter {
   private async saveInBackground(opts: { ephemeral?: boolean } = {}): Promise<void> {
     if (this.saveInFlight) await this.saveInFlight;
     this.throwSaveError();
-    const job = this.saveCheckpoint(opts).catch((e: unknown) => { this.saveError ??= e; });
-    this.saveInFlight = job.finally(() => { if (this.saveInFlight === settled) this.saveInFlight = null; });
-    const settled = this.saveInFlight;
+    this.saveInFlight = this.saveCheckpoint(opts).then(() => undefined, (e: unknown) => { this.saveError ??= e; });
   }
 
   private throwSaveError(): void {
@@ -373,7 +383,7 @@ export class Trainer extends EventEmitter {
   /** A line for the operator: the console progress when there is one, else stderr. */
   private notice(message: string): void {
     if (this.sinks?.console) this.sinks.console.info(message);
-    else if (this.o.console !== false) process.stderr.write(`olmo-ts: ${message}\n`);
+    else process.stderr.write(`olmo-ts: ${message}\n`);
   }
 
   /** Checked before each step: the reasons to stop now. */

@@ -119,3 +119,26 @@ test('AdamW state survives stateDict -> loadStateDict into a fresh optimizer', (
   optA.close(); optB.close();
   for (const t of [...Object.values(a.params), ...Object.values(b.params)]) t.dispose();
 });
+
+test('a non-finite gradient does not poison the adaptive clipping average', () => {
+  const { params } = setup();
+  const named = NAMES.map((n) => ({ name: n, tensor: params[n]!, kind: 'linear_weight' as const }));
+  const groups = buildParamGroups(named, { learning_rate: 1e-3, weight_decay: 0 });
+  groups[0]!.maxGradNormRatio = 1.5;
+  const opt = new AdamW(groups, { betas: [0.9, 0.95] });
+  setGrads(params, 0);
+  opt.clipGradsAndCollectMetrics(1);
+  setGrads(params, 1);
+  opt.clipGradsAndCollectMetrics(2);
+  const before = opt.stateDict().values.grad_norm_exp_avg;
+  noGrad(() => params.w!.grad!.fill_(Infinity));
+  assert.equal(opt.clipGradsAndCollectMetrics(3).total_grad_norm, Infinity);
+  assert.deepEqual(opt.stateDict().values.grad_norm_exp_avg, before, 'average unchanged by the refused step');
+  opt.zeroGrad();
+  setGrads(params, 2);
+  const m = opt.clipGradsAndCollectMetrics(4);
+  assert.ok(Number.isFinite(m.total_grad_norm));
+  for (const n of NAMES) assert.ok(params[n]!.grad === null || params[n]!.grad!.isfinite().all().item(), `grad ${n} finite after clipping`);
+  opt.close();
+  for (const t of Object.values(params)) t.dispose();
+});
