@@ -1,14 +1,17 @@
 // cpu_cache.cc — a caching CPU allocator for large blocks. Training allocates and frees the same
 // big activations (e.g. a 200 MB logits tensor) every step; glibc serves blocks over 32 MB with
 // fresh mmaps, so each step page-faults and zeroes them again (measured: ~40% of a CPU demo step
-// spent in the kernel). Freed blocks >= 1 MB are kept per exact rounded size and reused, up to a
-// byte limit (OLMO_TS_CPU_CACHE_MB, default 1024; 0 disables). Small blocks go to libtorch's own
+// spent in the kernel). Freed blocks >= 1 MB are kept and reused (best fit within 1/8 slack), up to a
+// byte limit (OLMO_TS_CPU_CACHE_MB, default 1/8 of RAM, at most 8 GB; 0 disables). Small blocks go to libtorch's own
 // allocator. Installed for libtorch 1.x, whose Allocator interface this matches; 2.x changed that
 // interface across minor versions, so there the default allocator stays (see docs in README).
 #include <c10/core/Allocator.h>
 #include <c10/core/CPUAllocator.h>
 #include <c10/util/Exception.h>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -42,13 +45,15 @@ class CachingCpuAllocator final : public c10::Allocator {
 
   c10::DataPtr allocate(size_t n) const override {
     if (n < kMinCached) return base_->allocate(n);
-    const size_t size = (n + kGranule - 1) / kGranule * kGranule;
+    size_t size = (n + kGranule - 1) / kGranule * kGranule;
     void* p = nullptr;
     {
       std::lock_guard<std::mutex> g(mu_);
-      auto it = free_.find(size);
-      if (it != free_.end()) {
+      // Best fit: the smallest cached block that is at least `size` and at most 1/8 larger.
+      auto it = free_.lower_bound(size);
+      if (it != free_.end() && it->first <= size + size / 8) {
         p = it->second;
+        size = it->first;
         free_.erase(it);
         stats_.cached -= size;
         ++stats_.hits;
@@ -147,7 +152,9 @@ void init_cpu_cache(Napi::Env env, Napi::Object exports) {
 #if !OLMO_TORCH_AT_LEAST(2, 0)
   static std::once_flag once;
   std::call_once(once, [] {
-    long long mb = 1024;
+    // Default: an eighth of physical memory (3 GB on a 24 GB machine), at most 8 GB.
+    const long long phys_mb = static_cast<long long>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE) >> 20;
+    long long mb = std::min<long long>(8192, std::max<long long>(256, phys_mb / 8));
     if (const char* s = std::getenv("OLMO_TS_CPU_CACHE_MB")) mb = std::strtoll(s, nullptr, 10);
     if (mb <= 0) return;
     g_cache = new CachingCpuAllocator(c10::GetDefaultCPUAllocator(), static_cast<size_t>(mb) << 20);

@@ -18,12 +18,12 @@ import type { Optimizer } from '../optim/optimizer';
 import { Scheduler, buildScheduler, scheduleAt } from '../optim/scheduler';
 import { autocast, noGrad } from '../tensor/autograd';
 import { scalar, tensor } from '../tensor/creation';
-import { crossEntropy } from '../tensor/functional';
 import { getRngState, manualSeed, setRngState } from '../tensor/random';
 import { setNumThreads } from '../tensor/runtime';
 import { keep, tidy } from '../tensor/scope';
 import type { Tensor } from '../tensor/tensor';
 import { CheckpointError, Checkpointer, TrainerState, disposeCheckpoint, latestCheckpoint, loadCheckpoint } from './checkpoint';
+import { nextTokenLoss } from './loss';
 import { buildDataset, buildModel, buildOptimizer, dataFingerprint, epochIndices } from './build';
 import { RunSinks, SpeedMonitor, createMetricsSinks, trainStepMetrics } from './logging';
 
@@ -241,24 +241,16 @@ export class Trainer extends EventEmitter {
         tidy(() => {
           const ids = tensor(batch.inputIds.subarray(r0 * T, (r0 + rows) * T), { shape: [rows, T], dtype: 'int64' }); // (b, T)
           const attn = batch.attentionMask ? tensor(batch.attentionMask.subarray(r0 * T, (r0 + rows) * T), { shape: [rows, T] }) : null;
-          const forward = () => this.model.forward(ids, { attentionMask: attn }).logits; // (b, T, V)
-          const logits = (amp ? autocast(forward) : forward()).float();
-          const V = logits.shape[2]!;
-          // OLMo's get_labels: input ids shifted left, -100 where label_mask is false or attention is 0.
+          // OLMo's get_labels: input ids (shifted by nextTokenLoss), -100 where label_mask is false or attention is 0.
           let labels = ids;
           if (batch.labelMask) labels = labels.maskedFill(tensor(batch.labelMask.subarray(r0 * T, (r0 + rows) * T), { shape: [rows, T], dtype: 'bool' }).logicalNot(), -100);
           if (attn) labels = labels.maskedFill(attn.eq(0), -100);
-          labels = labels.slice(1, 1, T).contiguous().view(-1); // (b*(T-1))
-          const lossLogits = logits.slice(1, 0, T - 1).contiguous().view(-1, V); // (b*(T-1), V)
-          const ceMicro = crossEntropy(lossLogits, labels, { ignoreIndex: -100 }).div(microBatches);
-          let loss = ceMicro;
-          if (zSum) {
-            const zMicro = logits.logsumexp(-1).pow(2).mean().mul(1e-4).div(microBatches);
-            loss = loss.add(zMicro);
-            zSum = keep(zSum.add(zMicro.detach()));
-          }
-          loss.backward();
-          ceSum = keep(ceSum.add(ceMicro.detach()));
+          const forward = () => this.model.forward(ids, { attentionMask: attn }).logits; // (b, T, V)
+          // The inner tidy frees the logits before backward (only autograd's saved tensors stay).
+          const m = tidy(() => nextTokenLoss(amp ? autocast(forward) : forward(), labels, { zLoss: zSum !== null, divisor: microBatches }));
+          if (zSum) zSum = keep(zSum.add(m.z!));
+          m.loss.backward();
+          ceSum = keep(ceSum.add(m.ce));
         });
       }
       return { ce: ceSum.item(), z: zSum ? zSum.item() : null };
