@@ -26,7 +26,7 @@ export function register(program: Command): void {
   program
     .command('demo')
     .description('train a small OLMo on the Brown corpus (GPT-2 tokenizer, CPU, bf16), save a checkpoint, print a sample and write the HTML report')
-    .option('--steps <n>', 'optimizer steps', positiveInt, 150)
+    .option('--steps <n>', 'optimizer steps', positiveInt, 300)
     .option('--batch-size <n>', 'instances (of 128 tokens) per step', positiveInt, 8)
     .option('-o, --output <dir>', 'run folder (replaced if it holds an earlier demo)', 'runs/demo')
     .option('--prompt <text>', 'prompt for the generated sample', 'The jury said')
