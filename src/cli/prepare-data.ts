@@ -26,7 +26,7 @@ export function register(program: Command): void {
     .option('--pad-token-id <id>', 'pad id to validate and record (default: the tokenizer\'s padding token, else EOS)', int('--pad-token-id'))
     .addOption(new Option('--dtype <dtype>', 'token dtype (default uint16, uint32 when the vocabulary needs it)').choices(['uint16', 'uint32']))
     .option('--max-tokens <n>', 'tokens per output file before rolling over', int('--max-tokens'), 512 * 1024 * 1024)
-    .option('-j, --workers <n>', 'worker threads (0: tokenize on the main thread)', int('--workers'))
+    .option('-j, --workers <n>', 'worker threads (0: tokenize on the main thread; default: 0 for tokenizer.json files, whose Rust tokenizer already uses every core, else one per core up to 8)', int('--workers'))
     .addOption(new Option('--on-error <mode>', 'what a bad line does').choices(['skip', 'fail']).default('fail'))
     .option('--overwrite', 'replace prepared data already in the output folder')
     .option('--brown', 'prepare the built-in Brown corpus (into the cache folder unless -o is given)')
