@@ -2,17 +2,12 @@
 // corpus with GPT-2's tokenizer (cached after the first run), trains a small OLMo on the CPU in
 // bf16 with configs/tiny-cpu.yaml, saves a checkpoint, prints a generated sample and writes the
 // HTML report. A few minutes on 2 cores.
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { positiveInt } from './args';
 
 const ROOT = path.resolve(__dirname, '..', '..');
-
-function positiveInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-}
 
 interface DemoOptions {
   steps: number;

@@ -1,18 +1,11 @@
 // `olmo-ts inspect-data`: print the decoded text of every instance in given training batches, with
 // its token file and source documents (OLMo's scripts/inspect_train_data.py).
 import { Command } from 'commander';
+import { nonNegativeInt } from './args';
 
 interface Opts {
   run?: string; data?: string[]; brown?: boolean; tokenizer?: string; seqLen?: number; batchSize?: number; seed?: number;
   epoch?: number; worldSize?: number; rank?: number; dtype?: string; dropLast?: boolean; maxChars?: number; json?: boolean;
-}
-
-function int(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new Error(`${name}: expected a non-negative integer, got ${JSON.stringify(v)}`);
-    return n;
-  };
 }
 
 export function register(program: Command): void {
@@ -24,15 +17,15 @@ export function register(program: Command): void {
     .option('--data <paths...>', 'token files or prepare-data folders (instead of, or overriding, the run\'s data.paths)')
     .option('--brown', 'use the built-in Brown corpus prepared for --tokenizer')
     .option('--tokenizer <name|path>', 'tokenizer.json path, or gpt2 / cl100k')
-    .option('--seq-len <n>', 'model.max_sequence_length', int('--seq-len'))
-    .option('--batch-size <n>', 'global_train_batch_size', int('--batch-size'))
-    .option('--seed <n>', 'seed', int('--seed'))
-    .option('--epoch <n>', 'epoch', int('--epoch'))
-    .option('--world-size <n>', 'number of ranks', int('--world-size'))
-    .option('--rank <n>', 'only this rank', int('--rank'))
+    .option('--seq-len <n>', 'model.max_sequence_length', nonNegativeInt)
+    .option('--batch-size <n>', 'global_train_batch_size', nonNegativeInt)
+    .option('--seed <n>', 'seed', nonNegativeInt)
+    .option('--epoch <n>', 'epoch', nonNegativeInt)
+    .option('--world-size <n>', 'number of ranks', nonNegativeInt)
+    .option('--rank <n>', 'only this rank', nonNegativeInt)
     .option('--dtype <dtype>', 'data.memmap_dtype')
     .option('--drop-last', 'data.drop_last')
-    .option('--max-chars <n>', 'cut each text to this many characters', int('--max-chars'))
+    .option('--max-chars <n>', 'cut each text to this many characters', nonNegativeInt)
     .option('--json', 'one JSON object per instance')
     .action(async (stepArgs: string[], opts: Opts) => {
       const data = await import('../data');

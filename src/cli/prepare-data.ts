@@ -1,18 +1,11 @@
 // `olmo-ts prepare-data`: tokenize JSON-lines documents (or the built-in Brown corpus) into OLMo
 // memmap token files with dolma-style metadata, across worker threads, with a progress line.
 import { Command, Option } from 'commander';
+import { nonNegativeInt } from './args';
 
 interface Opts {
   output?: string; tokenizer: string; eosTokenId?: number; padTokenId?: number; dtype?: 'uint16' | 'uint32';
   maxTokens?: number; workers?: number; onError: 'skip' | 'fail'; overwrite?: boolean; brown?: boolean; progress?: boolean;
-}
-
-function int(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new Error(`${name}: expected a non-negative integer, got ${JSON.stringify(v)}`);
-    return n;
-  };
 }
 
 export function register(program: Command): void {
@@ -22,11 +15,11 @@ export function register(program: Command): void {
     .argument('[inputs...]', 'input files, folders or globs (documents with a "text" field and optional "id")')
     .option('-o, --output <dir>', 'output folder (part-NNNNN.npy + part-NNNNN.csv.gz + manifest.json)')
     .option('--tokenizer <name|path>', 'tokenizer.json path, or gpt2 / cl100k', 'gpt2')
-    .option('--eos-token-id <id>', 'EOS id appended to each document (default: the tokenizer\'s end-of-text token)', int('--eos-token-id'))
-    .option('--pad-token-id <id>', 'pad id to validate and record (default: the tokenizer\'s padding token, else EOS)', int('--pad-token-id'))
+    .option('--eos-token-id <id>', 'EOS id appended to each document (default: the tokenizer\'s end-of-text token)', nonNegativeInt)
+    .option('--pad-token-id <id>', 'pad id to validate and record (default: the tokenizer\'s padding token, else EOS)', nonNegativeInt)
     .addOption(new Option('--dtype <dtype>', 'token dtype (default uint16, uint32 when the vocabulary needs it)').choices(['uint16', 'uint32']))
-    .option('--max-tokens <n>', 'tokens per output file before rolling over', int('--max-tokens'), 512 * 1024 * 1024)
-    .option('-j, --workers <n>', 'worker threads (0: tokenize on the main thread; default: 0 for tokenizer.json files, whose Rust tokenizer already uses every core, else one per core up to 8)', int('--workers'))
+    .option('--max-tokens <n>', 'tokens per output file before rolling over', nonNegativeInt, 512 * 1024 * 1024)
+    .option('-j, --workers <n>', 'worker threads (0: tokenize on the main thread; default: 0 for tokenizer.json files, whose Rust tokenizer already uses every core, else one per core up to 8)', nonNegativeInt)
     .addOption(new Option('--on-error <mode>', 'what a bad line does').choices(['skip', 'fail']).default('fail'))
     .option('--overwrite', 'replace prepared data already in the output folder')
     .option('--brown', 'prepare the built-in Brown corpus (into the cache folder unless -o is given)')

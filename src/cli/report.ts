@@ -1,6 +1,7 @@
 // `olmo-ts report RUN_DIR`: turns a run folder's metrics.jsonl (and config.yaml) into one
 // self-contained HTML page of loss, perplexity, learning-rate, grad-norm and throughput curves.
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
+import { intAtLeast } from './args';
 
 /** Options of the `report` command. */
 interface ReportOptions {
@@ -15,7 +16,7 @@ export function register(program: Command): void {
     .description('write a self-contained HTML report (loss, perplexity, LR, grad-norm, throughput curves) for a training run')
     .argument('<run_dir>', 'run folder (save_folder) holding metrics.jsonl and, optionally, config.yaml')
     .option('-o, --output <file>', 'where to write the page (default: RUN_DIR/report.html)')
-    .option('--max-points <n>', 'most points per curve; longer curves are downsampled keeping spikes', parsePositiveInt, 2000)
+    .option('--max-points <n>', 'most points per curve; longer curves are downsampled keeping spikes', intAtLeast(3), 2000)
     .addHelpText('after', `
 The page needs no network: Chart.js is inlined. NaN/inf losses show as gaps; a run resumed from an
 earlier checkpoint shows its final history (repeated steps keep the later values).
@@ -41,8 +42,3 @@ Examples:
     });
 }
 
-function parsePositiveInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 3) throw new InvalidArgumentError('expected an integer >= 3.');
-  return n;
-}

@@ -1,6 +1,7 @@
 // `olmo-ts train CONFIG [--a.b=c ...]`: the main job. Loads an OLMo YAML config (overrides applied),
 // trains, checkpoints, and exits with a code a Slurm script can act on (see --help).
 import { Command, InvalidArgumentError } from 'commander';
+import { positiveInt } from './args';
 
 /** Exit codes of `olmo-ts train`. */
 export const EXIT = { done: 0, error: 1, interrupted: 75, nonFinite: 3 } as const;
@@ -21,12 +22,6 @@ Exit codes:
 Examples:
   $ olmo-ts train configs/tiny-cpu.yaml --data.paths='[data/brown-gpt2/part-0-00000.npy]'
   $ olmo-ts train configs/official/OLMo-1B.yaml --save_folder=runs/1b --max_duration=1000`;
-
-function positiveInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-}
 
 export function register(program: Command): void {
   program
