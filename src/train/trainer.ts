@@ -98,6 +98,8 @@ export class Trainer extends EventEmitter {
   private saveInFlight: Promise<unknown> | null = null;
   private saveError: unknown = null;
   private fingerprint = '';
+  /** global_step when this fit() started (after a resume). */
+  private firstStepOfRun = 0;
 
   constructor(cfg: TrainConfig, opts: TrainerOptions = {}) {
     super();
@@ -292,6 +294,7 @@ export class Trainer extends EventEmitter {
     const epochs = maxEpochs(duration);
     const speed = new SpeedMonitor({ windowSize: cfg.speed_monitor.window_size, flopsPerToken: this.model.flopsPerToken(), peakFlopsPerDevice: cfg.speed_monitor.gpu_flops_available ?? undefined });
     const t0 = Date.now();
+    this.firstStepOfRun = this.state.global_step;
     const losses: number[] = [];
     let stoppedBy: StopReason = 'max_duration';
     const detach = this.o.handleSignals ? this.installSignalHandlers() : () => undefined;
@@ -385,7 +388,8 @@ export class Trainer extends EventEmitter {
     if (this.o.signal?.aborted) return 'aborted';
     if (cfg.stop_at !== null && this.state.global_step >= cfg.stop_at) return 'stop_at';
     if (this.state.global_step >= maxSteps(parseDuration(cfg.max_duration), this.progress())) return 'max_duration';
-    if (cfg.time_limit !== null && (Date.now() - t0) / 1000 >= cfg.time_limit) return 'time_limit';
+    // As in OLMo, the time limit is checked between steps: every start trains at least one step.
+    if (cfg.time_limit !== null && this.state.global_step > this.firstStepOfRun && (Date.now() - t0) / 1000 >= cfg.time_limit) return 'time_limit';
     return null;
   }
 
