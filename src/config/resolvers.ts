@@ -3,6 +3,7 @@
 // find_latest_checkpoint and is_url from olmo/util.py), plus the Python-style glob they need.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { glob, hasMagic } from '../util/glob';
 import { ConfigError, showValue } from './errors';
 import type { Resolver } from './interpolate';
 
@@ -24,71 +25,16 @@ export function isUrl(p: string): boolean {
   return /^[a-z0-9]+:\/\/.*/.test(p);
 }
 
-const MAGIC = /[*?[]/;
-
-// fnmatch-style segment pattern -> RegExp (`*`, `?`, `[abc]`, `[!abc]`), as Python's fnmatch.
-function segmentRegExp(pat: string): RegExp {
-  let re = '';
-  for (let i = 0; i < pat.length; i++) {
-    const c = pat[i]!;
-    if (c === '*') re += '.*';
-    else if (c === '?') re += '.';
-    else if (c === '[') {
-      const close = pat.indexOf(']', i + 2);
-      if (close < 0) re += '\\[';
-      else {
-        let body = pat.slice(i + 1, close);
-        if (body.startsWith('!')) body = '^' + body.slice(1);
-        re += '[' + body.replace(/\\/g, '\\\\') + ']';
-        i = close;
-      }
-    } else re += c.replace(/[.+^${}()|\\/]/g, '\\$&');
-  }
-  return new RegExp(`^${re}$`, 's');
-}
-
 /**
  * Python's glob.glob(pattern) without recursive=True: `*`, `?` and `[...]` match within one path
  * segment (`**` acts like `*`), names starting with "." match only a pattern starting with ".".
  * Results are unsorted (callers sort, as OLMo does).
  */
 export function pyGlob(pattern: string): string[] {
-  if (!MAGIC.test(pattern)) return fs.existsSync(pattern) ? [pattern] : [];
-  const abs = path.isAbsolute(pattern);
-  const parts = pattern.split('/');
-  let bases: string[] = [abs ? '/' : ''];
-  const start = abs ? 1 : 0;
-  for (let i = start; i < parts.length; i++) {
-    const seg = parts[i]!;
-    const last = i === parts.length - 1;
-    if (seg === '') continue;
-    const next: string[] = [];
-    for (const b of bases) {
-      if (!MAGIC.test(seg)) {
-        const p = b === '' ? seg : path.posix.join(b, seg);
-        if (last ? fs.existsSync(p) : isDir(p)) next.push(p);
-        continue;
-      }
-      const re = segmentRegExp(seg);
-      let names: string[];
-      try {
-        names = fs.readdirSync(b === '' ? '.' : b);
-      } catch {
-        continue;
-      }
-      for (const n of names) {
-        if (n.startsWith('.') && !seg.startsWith('.')) continue;
-        if (!re.test(n)) continue;
-        const p = b === '' ? n : path.posix.join(b, n);
-        if (last || isDir(p)) next.push(p);
-      }
-    }
-    bases = next;
-  }
-  return pattern.endsWith('/') ? bases.map((b) => b + '/') : bases;
+  return glob(pattern);
 }
 
-function isDir(p: string): boolean {
+function isDirectory(p: string): boolean {
   try {
     return fs.statSync(p).isDirectory();
   } catch {
@@ -111,7 +57,7 @@ export function findLatestCheckpoint(dir: string): string | null {
   }
   for (const name of names.filter((n) => n.startsWith('step')).sort()) {
     const p = path.join(dir, name);
-    if (!isDir(p)) continue;
+    if (!isDirectory(p)) continue;
     const num = name.replace('step', '').replace('-unsharded', '');
     if (!/^\s*[+-]?\d+\s*$/.test(num)) continue;
     const step = Number(num);
@@ -158,7 +104,7 @@ export function defaultResolvers(o: ResolverOptions = {}): Record<string, Resolv
       const out: string[] = [];
       for (const p of strings('path.glob', args, key)) {
         if (isUrl(p)) {
-          if (MAGIC.test(p)) throw new ConfigError(key, `\${path.glob:${p}}: remote paths cannot be listed, expected a local glob or a URL without wildcards`);
+          if (hasMagic(p)) throw new ConfigError(key, `\${path.glob:${p}}: remote paths cannot be listed, expected a local glob or a URL without wildcards`);
           out.push(p);
           continue;
         }

@@ -3,28 +3,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
+import { glob, hasMagic } from '../util/glob';
 import { DataError } from './errors';
 
 /** File names that a folder input contributes. */
 const DOC_FILE = /\.(jsonl?|ndjson)(\.gz|\.zst|\.zstd)?$|\.(gz|zst|zstd)$/i;
-
-function globToRegExp(seg: string): RegExp {
-  let re = '';
-  for (let i = 0; i < seg.length; i++) {
-    const c = seg[i]!;
-    if (c === '*') re += '[^/]*';
-    else if (c === '?') re += '[^/]';
-    else if (c === '[') {
-      const end = seg.indexOf(']', i + 1);
-      if (end < 0) re += '\\[';
-      else {
-        re += '[' + seg.slice(i + 1, end).replace(/^!/, '^').replace(/\\/g, '\\\\') + ']';
-        i = end;
-      }
-    } else re += c.replace(/[.+^${}()|\\]/g, '\\$&');
-  }
-  return new RegExp(`^${re}$`);
-}
 
 function walk(dir: string, out: string[]): void {
   for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
@@ -35,37 +18,7 @@ function walk(dir: string, out: string[]): void {
 }
 
 function globMatch(pattern: string): string[] {
-  const abs = path.isAbsolute(pattern);
-  const segs = pattern.split(/[\\/]+/).filter((s, i) => s.length > 0 || (i === 0 && abs));
-  let bases = [abs ? path.sep : '.'];
-  let rest = segs.slice(abs ? 1 : 0);
-  while (rest.length > 0) {
-    const seg = rest[0]!;
-    rest = rest.slice(1);
-    const next: string[] = [];
-    if (seg === '**') {
-      // zero or more folders
-      const stack = [...bases];
-      while (stack.length) {
-        const d = stack.pop()!;
-        next.push(d);
-        let ents: fs.Dirent[] = [];
-        try { ents = fs.readdirSync(d, { withFileTypes: true }); } catch { /* unreadable: no matches */ }
-        for (const e of ents) if (e.isDirectory()) stack.push(path.join(d, e.name));
-      }
-    } else if (!/[*?[]/.test(seg)) {
-      for (const b of bases) if (fs.existsSync(path.join(b, seg))) next.push(path.join(b, seg));
-    } else {
-      const re = globToRegExp(seg);
-      for (const b of bases) {
-        let names: string[] = [];
-        try { names = fs.readdirSync(b); } catch { /* not a folder */ }
-        for (const n of names) if (re.test(n)) next.push(path.join(b, n));
-      }
-    }
-    bases = next;
-  }
-  return bases.filter((p) => fs.statSync(p).isFile());
+  return glob(pattern.split(path.sep).join('/'), { recursive: true }).filter((p) => fs.statSync(p).isFile());
 }
 
 /**
@@ -81,7 +34,7 @@ export function expandInputs(inputs: string[]): string[] {
     if (fs.existsSync(inp)) {
       if (fs.statSync(inp).isDirectory()) walk(inp, found);
       else found.push(inp);
-    } else if (/[*?[]/.test(inp)) found.push(...globMatch(inp));
+    } else if (hasMagic(inp)) found.push(...globMatch(inp));
     else throw new DataError('input file or folder not found', { file: inp });
     if (found.length === 0) throw new DataError('no input documents match (expected *.jsonl, *.json.gz, *.jsonl.zst, ...)', { file: inp });
     for (const f of found) out.add(path.normalize(f));
