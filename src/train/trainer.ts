@@ -229,10 +229,13 @@ export class Trainer extends EventEmitter {
   }
 
   /** One optimizer step over a global batch; returns the step's metrics (OLMo names). // SYNC */
-  private trainStep(batch: LoaderBatch, microBatches: number): StepMetrics | null {
+  private trainStep(batch: LoaderBatch): StepMetrics | null {
     const cfg = this.cfg;
     const [B, T] = batch.shape;
-    const rowsPer = Math.ceil(B / microBatches);
+    // OLMo's split_batch: chunks of device_train_microbatch_size rows (the last may be smaller);
+    // each micro-batch loss is divided by the number of chunks.
+    const rowsPer = Math.min(cfg.device_train_microbatch_size, B);
+    const microBatches = Math.ceil(B / rowsPer);
     const amp = cfg.precision === 'amp_bf16';
     this.optimizer.zeroGrad();
     const { ce, z } = tidy(() => {
@@ -289,7 +292,7 @@ export class Trainer extends EventEmitter {
   async fit(): Promise<FitResult> {
     await this.setup();
     const cfg = this.cfg;
-    const { microBatches } = deriveBatchSizes(cfg, 1);
+    deriveBatchSizes(cfg, 1); // validates the batch sizes
     const duration = parseDuration(cfg.max_duration);
     const epochs = maxEpochs(duration);
     const speed = new SpeedMonitor({ windowSize: cfg.speed_monitor.window_size, flopsPerToken: this.model.flopsPerToken(), peakFlopsPerDevice: cfg.speed_monitor.gpu_flops_available ?? undefined });
@@ -323,7 +326,7 @@ export class Trainer extends EventEmitter {
             this.state.global_step += 1;
             this.state.global_train_examples_seen_this_epoch += B;
             this.state.global_train_tokens_seen += B * T;
-            const metrics = this.trainStep(batch, microBatches);
+            const metrics = this.trainStep(batch);
             const stepSeconds = (Date.now() - tStep) / 1000;
             speed.record({ deviceTokens: B * T, globalTotalTokens: this.state.global_train_tokens_seen, stepSeconds, dataSeconds: loader.lastWaitMs / 1000 });
             if (!metrics) {
