@@ -1,27 +1,20 @@
 // Checkpoints of a run folder, OLMo's layout (step{N}/, a `latest` link), written atomically:
-// state is copied to host memory on the training thread, then files are written off it (libuv
-// threads) into a temporary folder, fsynced, checksummed and renamed. A crash at any moment leaves
-// the previous complete checkpoint or the new one, never a half one that looks complete.
-import { webcrypto } from 'node:crypto';
+// state is copied to host memory on the training thread, then a worker thread writes the files
+// into a temporary folder, fsyncs, checksums and renames them (src/train/checkpoint-files.ts). A
+// crash at any moment leaves the previous complete checkpoint or the new one, never a half one.
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
+import type { Worker } from 'node:worker_threads';
 import { loadSafetensors, serializeSafetensors } from '../io/safetensors';
 import type { OptimizerState } from '../optim/optimizer';
 import type { Tensor } from '../tensor/tensor';
+import { startWorkerFile } from '../util/worker';
+import { CHECKPOINT_FORMAT, CheckpointError, CheckpointFolder, MANIFEST, Manifest, WriteFs, latestCheckpoint, sha256Hex } from './checkpoint-files';
+import type { WriteReply, WriteRequest } from './checkpoint-worker';
 
-/** Bumped when the on-disk layout changes incompatibly. */
-export const CHECKPOINT_FORMAT = 1;
-const MANIFEST = 'manifest.json';
-
-/** Any problem with a checkpoint on disk (missing, truncated, corrupted, mismatched). */
-export class CheckpointError extends Error {
-  readonly code = 'ERR_CHECKPOINT';
-  constructor(message: string) {
-    super(message);
-    this.name = 'CheckpointError';
-  }
-}
+export { CHECKPOINT_FORMAT, CheckpointError, latestCheckpoint, listCheckpoints } from './checkpoint-files';
+export type { WriteFs } from './checkpoint-files';
 
 /** The trainer's own state: JSON-serialisable, restored exactly on resume. */
 export interface TrainerState {
@@ -54,41 +47,6 @@ export interface LoadedCheckpoint {
   configYaml: string | null;
 }
 
-interface Manifest {
-  format: number;
-  step: number;
-  created: string;
-  files: Record<string, { bytes: number; sha256: string }>;
-}
-
-/** Minimal fs surface used for writing, so tests can inject failures (disk full). */
-export interface WriteFs {
-  writeFile(file: string, data: Uint8Array): Promise<void>;
-}
-const realFs: WriteFs = {
-  async writeFile(file, data) {
-    const fh = await fsp.open(file, 'wx');
-    try {
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  },
-};
-
-async function sha256(data: Uint8Array): Promise<string> {
-  return Buffer.from(await webcrypto.subtle.digest('SHA-256', data)).toString('hex');
-}
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await fsp.open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
 /** Serialises the payload to in-memory files (the only part that runs on the training thread). */
 export function serializeCheckpoint(p: CheckpointPayload): Map<string, Uint8Array> {
   const files = new Map<string, Uint8Array>();
@@ -108,24 +66,27 @@ export interface CheckpointerOptions {
   keep?: number;
   /** save_overwrite: replace an existing step{N}/ instead of failing. */
   overwrite?: boolean;
-  /** For tests: the file writer. */
+  /** For tests: write on this thread through this writer instead of the writer thread. */
   fs?: WriteFs;
 }
 
-/** Writes checkpoints into a run folder; at most one write is in flight at a time. */
+/**
+ * Writes checkpoints into a run folder. save() copies the state to host memory and hands the
+ * files to a writer thread; at most one write is in flight at a time.
+ */
 export class Checkpointer {
   readonly folder: string;
-  private readonly keep: number;
-  private readonly overwrite: boolean;
-  private readonly wfs: WriteFs;
+  private readonly opts: { keep: number; overwrite: boolean };
+  private readonly local: CheckpointFolder | null;
+  private worker: Worker | null = null;
+  private seq = 0;
+  private readonly waiting = new Map<number, { resolve: (dir: string) => void; reject: (e: Error) => void }>();
   private pending: Promise<string> | null = null;
-  private ephemeral: string[] = [];
 
   constructor(folder: string, opts: CheckpointerOptions = {}) {
     this.folder = path.resolve(folder);
-    this.keep = opts.keep ?? -1;
-    this.overwrite = opts.overwrite ?? false;
-    this.wfs = opts.fs ?? realFs;
+    this.opts = { keep: opts.keep ?? -1, overwrite: opts.overwrite ?? false };
+    this.local = opts.fs ? new CheckpointFolder(this.folder, this.opts, opts.fs) : null;
   }
 
   /**
@@ -140,21 +101,9 @@ export class Checkpointer {
     return job;
   }
 
-  /**
-   * Deletes what killed writers of this folder left behind: `.step{N}.tmp-PID` and `.step{N}.del-PID`
-   * folders and `latest.tmp-PID` links whose process is gone (a live PID's are another writer's).
-   * Returns the names removed.
-   */
+  /** Deletes what killed writers of this folder left behind (see CheckpointFolder.removeStale). */
   removeStale(): string[] {
-    if (!fs.existsSync(this.folder)) return [];
-    const removed: string[] = [];
-    for (const name of fs.readdirSync(this.folder)) {
-      const m = /^(?:\.step\d+\.(?:tmp|del)|latest\.tmp)-(\d+)$/.exec(name);
-      if (!m || processAlive(Number(m[1]))) continue;
-      fs.rmSync(path.join(this.folder, name), { recursive: true, force: true });
-      removed.push(name);
-    }
-    return removed;
+    return (this.local ?? new CheckpointFolder(this.folder, this.opts)).removeStale();
   }
 
   /** Waits for the write in flight (rethrowing its error). */
@@ -162,99 +111,54 @@ export class Checkpointer {
     if (this.pending) await this.pending;
   }
 
-  private async write(step: number, files: Map<string, Uint8Array>, ephemeral: boolean): Promise<string> {
-    const name = `step${step}`;
-    const final = path.join(this.folder, name);
-    const tmp = path.join(this.folder, `.${name}.tmp-${process.pid}`);
-    await fsp.mkdir(this.folder, { recursive: true });
-    if (fs.existsSync(final) && !this.overwrite) {
-      throw new CheckpointError(`checkpoint ${final} already exists (set save_overwrite: true to replace it)`);
-    }
-    await fsp.rm(tmp, { recursive: true, force: true });
-    await fsp.mkdir(tmp);
-    try {
-      const manifest: Manifest = { format: CHECKPOINT_FORMAT, step, created: new Date().toISOString(), files: {} };
-      for (const [file, data] of files) {
-        await this.wfs.writeFile(path.join(tmp, file), data);
-        manifest.files[file] = { bytes: data.byteLength, sha256: await sha256(data) };
+  /** Waits for the write in flight, then stops the writer thread. Idempotent. */
+  async close(): Promise<void> {
+    await this.flush().catch(() => undefined);
+    await this.worker?.terminate();
+    this.worker = null;
+  }
+
+  private write(step: number, files: Map<string, Uint8Array>, ephemeral: boolean): Promise<string> {
+    if (this.local) {
+      try {
+        return Promise.resolve(this.local.write(step, files, ephemeral));
+      } catch (e) {
+        return Promise.reject(e);
       }
-      // The manifest is written last: a folder without one is never taken for a checkpoint.
-      await this.wfs.writeFile(path.join(tmp, MANIFEST), Buffer.from(JSON.stringify(manifest, null, 1)));
-      await fsyncDir(tmp);
-      if (fs.existsSync(final)) await this.remove(final);
-      await fsp.rename(tmp, final);
-      await fsyncDir(this.folder);
-    } catch (e) {
-      await fsp.rm(tmp, { recursive: true, force: true }).catch(() => undefined);
-      const err = e as NodeJS.ErrnoException;
-      const why = err.code === 'ENOSPC' ? 'the disk is full' : err.message;
-      throw new CheckpointError(`saving checkpoint step ${step} to ${final} failed: ${why}; the previous checkpoint is intact`);
     }
-    await this.pointLatest(name);
-    await this.prune(name, ephemeral);
-    return final;
+    const w = this.writer();
+    const seq = ++this.seq;
+    const list = [...files.entries()];
+    // Hand over buffers that own their whole ArrayBuffer (no copy); small pooled ones are copied.
+    const transfer = list.map(([, d]) => d).filter((d) => d.byteOffset === 0 && d.byteLength === d.buffer.byteLength && d.byteLength > 4096).map((d) => d.buffer as ArrayBuffer);
+    const req: WriteRequest = { seq, folder: this.folder, opts: this.opts, step, ephemeral, files: list };
+    return new Promise<string>((resolve, reject) => {
+      this.waiting.set(seq, { resolve, reject });
+      w.ref(); // keep the process alive until the checkpoint is on disk
+      w.postMessage(req, transfer);
+    });
   }
 
-  /** Atomically repoints `latest` at the new checkpoint (symlink to a temp name, then rename). */
-  private async pointLatest(name: string): Promise<void> {
-    const link = path.join(this.folder, 'latest');
-    const tmp = `${link}.tmp-${process.pid}`;
-    await fsp.rm(tmp, { force: true });
-    await fsp.symlink(name, tmp);
-    await fsp.rename(tmp, link);
+  private writer(): Worker {
+    if (this.worker) return this.worker;
+    const w = startWorkerFile(__dirname, 'checkpoint-worker');
+    w.on('message', (r: WriteReply) => {
+      const p = this.waiting.get(r.seq);
+      if (!p) return;
+      this.waiting.delete(r.seq);
+      if (this.waiting.size === 0) w.unref();
+      if (r.ok) p.resolve(r.dir);
+      else p.reject(r.name === 'CheckpointError' ? new CheckpointError(r.message) : new Error(r.message));
+    });
+    w.on('error', (e) => {
+      for (const p of this.waiting.values()) p.reject(new CheckpointError(`the checkpoint writer thread failed: ${e.message}`));
+      this.waiting.clear();
+      this.worker = null;
+    });
+    w.unref();
+    this.worker = w;
+    return w;
   }
-
-  /** Deletes older checkpoints beyond `keep` and earlier ephemeral ones, after the new one is complete. */
-  private async prune(justWritten: string, ephemeral: boolean): Promise<void> {
-    const oldEphemeral = this.ephemeral.filter((n) => n !== justWritten);
-    this.ephemeral = ephemeral ? [justWritten] : [];
-    for (const n of oldEphemeral) await this.remove(path.join(this.folder, n));
-    if (this.keep < 0) return;
-    const regular = listCheckpoints(this.folder).filter((c) => !this.ephemeral.includes(path.basename(c.dir)));
-    const excess = regular.length - Math.max(this.keep, 1);
-    for (const c of regular.slice(0, Math.max(0, excess))) {
-      if (path.basename(c.dir) !== justWritten) await this.remove(c.dir);
-    }
-  }
-
-  /**
-   * Deletes a checkpoint folder by first renaming it out of the step{N} namespace: a crash in the
-   * middle of a recursive delete must not leave a step{N}/ whose manifest survived its files.
-   */
-  private async remove(dir: string): Promise<void> {
-    if (!fs.existsSync(dir)) return;
-    const doomed = path.join(this.folder, `.${path.basename(dir)}.del-${process.pid}`);
-    await fsp.rm(doomed, { recursive: true, force: true });
-    await fsp.rename(dir, doomed);
-    await fsp.rm(doomed, { recursive: true, force: true });
-  }
-}
-
-function processAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Complete checkpoints (with a manifest) in a run folder, oldest first. */
-export function listCheckpoints(folder: string): { step: number; dir: string }[] {
-  if (!fs.existsSync(folder)) return [];
-  return fs
-    .readdirSync(folder)
-    .map((n) => /^step(\d+)$/.exec(n))
-    .filter((m): m is RegExpExecArray => !!m && fs.existsSync(path.join(folder, m[0], MANIFEST)))
-    .map((m) => ({ step: Number(m[1]), dir: path.join(folder, m[0]) }))
-    .sort((a, b) => a.step - b.step);
-}
-
-/** The newest complete checkpoint of a run folder, or null. */
-export function latestCheckpoint(folder: string): string | null {
-  const all = listCheckpoints(folder);
-  return all.length ? all[all.length - 1]!.dir : null;
 }
 
 /** Resolves a load_path: a checkpoint folder, or a run folder / its `latest` link. */
@@ -287,7 +191,7 @@ export async function loadCheckpoint(dirIn: string): Promise<LoadedCheckpoint> {
     if (buf.byteLength !== want.bytes) {
       throw new CheckpointError(`${full} is truncated or padded: ${buf.byteLength} bytes, the manifest says ${want.bytes}`);
     }
-    if ((await sha256(buf)) !== want.sha256) throw new CheckpointError(`${full} is corrupted: its SHA-256 does not match the manifest`);
+    if (sha256Hex(buf) !== want.sha256) throw new CheckpointError(`${full} is corrupted: its SHA-256 does not match the manifest`);
     data.set(file, buf);
   }
   for (const need of ['model.safetensors', 'optim.safetensors', 'optim.json', 'train.json']) {

@@ -421,6 +421,7 @@ export class Trainer extends EventEmitter {
 
   /** Frees the model and optimizer state. */
   close(): void {
+    void this.checkpointer?.close();
     this.optimizer?.close();
     this.model?.dispose();
     this.dataset?.close();

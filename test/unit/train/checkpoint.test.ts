@@ -75,7 +75,7 @@ test('disk full while saving: a specific error, the previous checkpoint intact, 
   await new Checkpointer(dir).save(1, p1);
   let written = 0;
   const fullDisk: WriteFs = {
-    async writeFile(file, data) {
+    writeFile(file, data) {
       written += data.byteLength;
       if (written > 100) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
       fs.writeFileSync(file, data);

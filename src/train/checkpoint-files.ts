@@ -1,0 +1,193 @@
+// The file side of checkpoints, free of tensors so it can run in a worker thread: writing a
+// checkpoint folder atomically (temp folder, fsync, SHA-256 manifest written last, rename), the
+// `latest` link, keep-N / ephemeral pruning, stale-temp cleanup, and listing complete checkpoints.
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/** Bumped when the on-disk layout changes incompatibly. */
+export const CHECKPOINT_FORMAT = 1;
+export const MANIFEST = 'manifest.json';
+
+/** Any problem with a checkpoint on disk (missing, truncated, corrupted, mismatched). */
+export class CheckpointError extends Error {
+  readonly code = 'ERR_CHECKPOINT';
+  constructor(message: string) {
+    super(message);
+    this.name = 'CheckpointError';
+  }
+}
+
+/** manifest.json: the format, and every file's size and SHA-256. */
+export interface Manifest {
+  format: number;
+  step: number;
+  created: string;
+  files: Record<string, { bytes: number; sha256: string }>;
+}
+
+/** The one write primitive, so tests can inject failures (disk full). Must write and fsync. */
+export interface WriteFs {
+  writeFile(file: string, data: Uint8Array): void;
+}
+/** Creates the file (never overwrites), writes all of it, fsyncs, closes. */
+export const realFs: WriteFs = {
+  writeFile(file, data) {
+    const fd = fs.openSync(file, 'wx');
+    try {
+      for (let off = 0; off < data.byteLength; ) off += fs.writeSync(fd, data, off, data.byteLength - off);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  },
+};
+
+export function sha256Hex(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+function fsyncDir(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Complete checkpoints (with a manifest) in a run folder, oldest first. */
+export function listCheckpoints(folder: string): { step: number; dir: string }[] {
+  if (!fs.existsSync(folder)) return [];
+  return fs
+    .readdirSync(folder)
+    .map((n) => /^step(\d+)$/.exec(n))
+    .filter((m): m is RegExpExecArray => !!m && fs.existsSync(path.join(folder, m[0], MANIFEST)))
+    .map((m) => ({ step: Number(m[1]), dir: path.join(folder, m[0]) }))
+    .sort((a, b) => a.step - b.step);
+}
+
+/** The newest complete checkpoint of a run folder, or null. */
+export function latestCheckpoint(folder: string): string | null {
+  const all = listCheckpoints(folder);
+  return all.length ? all[all.length - 1]!.dir : null;
+}
+
+/** Options of a checkpoint folder (OLMo's save_* keys). */
+export interface FolderOptions {
+  /** save_num_checkpoints_to_keep: -1 keeps all. */
+  keep?: number;
+  /** save_overwrite: replace an existing step{N}/ instead of failing. */
+  overwrite?: boolean;
+}
+
+/** A run folder's checkpoints, written synchronously (call it from a worker thread). */
+export class CheckpointFolder {
+  readonly folder: string;
+  private readonly keep: number;
+  private readonly overwrite: boolean;
+  private ephemeral: string[] = [];
+
+  constructor(folder: string, opts: FolderOptions = {}, private readonly wfs: WriteFs = realFs) {
+    this.folder = path.resolve(folder);
+    this.keep = opts.keep ?? -1;
+    this.overwrite = opts.overwrite ?? false;
+  }
+
+  /** Writes step{N}/ from in-memory files; returns its path. Throws CheckpointError. */
+  write(step: number, files: Map<string, Uint8Array>, ephemeral: boolean): string {
+    const name = `step${step}`;
+    const final = path.join(this.folder, name);
+    const tmp = path.join(this.folder, `.${name}.tmp-${process.pid}`);
+    fs.mkdirSync(this.folder, { recursive: true });
+    if (fs.existsSync(final) && !this.overwrite) {
+      throw new CheckpointError(`checkpoint ${final} already exists (set save_overwrite: true to replace it)`);
+    }
+    fs.rmSync(tmp, { recursive: true, force: true });
+    fs.mkdirSync(tmp);
+    try {
+      const manifest: Manifest = { format: CHECKPOINT_FORMAT, step, created: new Date().toISOString(), files: {} };
+      for (const [file, data] of files) {
+        this.wfs.writeFile(path.join(tmp, file), data);
+        manifest.files[file] = { bytes: data.byteLength, sha256: sha256Hex(data) };
+      }
+      // The manifest is written last: a folder without one is never taken for a checkpoint.
+      this.wfs.writeFile(path.join(tmp, MANIFEST), Buffer.from(JSON.stringify(manifest, null, 1)));
+      fsyncDir(tmp);
+      if (fs.existsSync(final)) this.remove(final);
+      fs.renameSync(tmp, final);
+      fsyncDir(this.folder);
+    } catch (e) {
+      try {
+        fs.rmSync(tmp, { recursive: true, force: true });
+      } catch {
+        /* the original error matters more */
+      }
+      const err = e as NodeJS.ErrnoException;
+      const why = err.code === 'ENOSPC' ? 'the disk is full' : err.message;
+      throw new CheckpointError(`saving checkpoint step ${step} to ${final} failed: ${why}; the previous checkpoint is intact`);
+    }
+    this.pointLatest(name);
+    this.prune(name, ephemeral);
+    return final;
+  }
+
+  /**
+   * Deletes what killed writers of this folder left behind: `.step{N}.tmp-PID` and `.step{N}.del-PID`
+   * folders and `latest.tmp-PID` links whose process is gone (a live PID's are another writer's).
+   * Returns the names removed.
+   */
+  removeStale(): string[] {
+    if (!fs.existsSync(this.folder)) return [];
+    const removed: string[] = [];
+    for (const name of fs.readdirSync(this.folder)) {
+      const m = /^(?:\.step\d+\.(?:tmp|del)|latest\.tmp)-(\d+)$/.exec(name);
+      if (!m || processAlive(Number(m[1]))) continue;
+      fs.rmSync(path.join(this.folder, name), { recursive: true, force: true });
+      removed.push(name);
+    }
+    return removed;
+  }
+
+  /** Atomically repoints `latest` at the new checkpoint (symlink to a temp name, then rename). */
+  private pointLatest(name: string): void {
+    const link = path.join(this.folder, 'latest');
+    const tmp = `${link}.tmp-${process.pid}`;
+    fs.rmSync(tmp, { force: true });
+    fs.symlinkSync(name, tmp);
+    fs.renameSync(tmp, link);
+  }
+
+  /** Deletes older checkpoints beyond `keep` and earlier ephemeral ones, after the new one is complete. */
+  private prune(justWritten: string, ephemeral: boolean): void {
+    const oldEphemeral = this.ephemeral.filter((n) => n !== justWritten);
+    this.ephemeral = ephemeral ? [justWritten] : [];
+    for (const n of oldEphemeral) this.remove(path.join(this.folder, n));
+    if (this.keep < 0) return;
+    const regular = listCheckpoints(this.folder).filter((c) => !this.ephemeral.includes(path.basename(c.dir)));
+    const excess = regular.length - Math.max(this.keep, 1);
+    for (const c of regular.slice(0, Math.max(0, excess))) {
+      if (path.basename(c.dir) !== justWritten) this.remove(c.dir);
+    }
+  }
+
+  /**
+   * Deletes a checkpoint folder by first renaming it out of the step{N} namespace: a crash in the
+   * middle of a recursive delete must not leave a step{N}/ whose manifest survived its files.
+   */
+  private remove(dir: string): void {
+    if (!fs.existsSync(dir)) return;
+    const doomed = path.join(this.folder, `.${path.basename(dir)}.del-${process.pid}`);
+    fs.rmSync(doomed, { recursive: true, force: true });
+    fs.renameSync(dir, doomed);
+    fs.rmSync(doomed, { recursive: true, force: true });
+  }
+}
