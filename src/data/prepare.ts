@@ -242,7 +242,7 @@ export async function prepareData(o: PrepareOptions): Promise<PrepareSummary> {
     writeAtomic(manifestPath, [Buffer.from(JSON.stringify(manifest, null, 2) + '\n')]);
     return summary;
   } catch (e) {
-    writer.abort();
+    await writer.abort();
     await Promise.allSettled(inFlight.map((x) => x.result));
     throw e;
   } finally {

@@ -107,15 +107,19 @@ export class TokenFileWriter {
     return this.files;
   }
 
-  /** Abandons the run: deletes the open temporary files and every file already finished. */
-  abort(): void {
+  /**
+   * Abandons the run: deletes the open temporary files and every file already finished. Resolves
+   * once the metadata stream has closed (it may still be opening its file when this is called).
+   */
+  async abort(): Promise<void> {
     const c = this.cur;
     this.cur = null;
     if (c) {
       try { fs.closeSync(c.fd); } catch { /* already closed */ }
-      c.metaOut.once('close', () => fs.rmSync(c.metaTmp, { force: true }));
+      const closed = c.metaOut.closed ? Promise.resolve() : once(c.metaOut, 'close').then(() => undefined, () => undefined);
       c.gzip.destroy();
       c.metaOut.destroy();
+      await closed;
       fs.rmSync(c.tmp, { force: true });
       fs.rmSync(c.metaTmp, { force: true });
     }
