@@ -55,7 +55,8 @@ export function register(program: Command): void {
       try {
         const r = await trainer.fit();
         const skipped = r.skippedSteps ? `; ${r.skippedSteps} steps skipped (non-finite)` : '';
-        console.log(`olmo-ts: ${r.stoppedBy} at step ${r.globalStep}; last loss ${r.lastLoss.toFixed(4)}; checkpoint ${r.checkpoint ?? 'none'}${skipped}`);
+        if (r.stoppedBy === 'dry_run') console.log(`olmo-ts: dry run: model (${trainer.model.numParams().toLocaleString('en-US')} parameters), optimizer and data built at step ${r.globalStep}; nothing trained`);
+        else console.log(`olmo-ts: ${r.stoppedBy} at step ${r.globalStep}; last loss ${r.lastLoss.toFixed(4)}; checkpoint ${r.checkpoint ?? 'none'}${skipped}`);
         if (r.stoppedBy === 'signal' || r.stoppedBy === 'time_limit') process.exitCode = EXIT.interrupted;
       } catch (e) {
         if (e instanceof NonFiniteError) {

@@ -69,6 +69,9 @@ export function resolveTokenPaths(paths: string[], key: string): string[] {
       if (files.length === 0) throw new DataError(`no token files match ${JSON.stringify(p)}`, { key: `${key}[${i}]` });
       out.push(...files);
     } else {
+      if (/^[a-z][a-z0-9+.-]*:\/\//i.test(p)) {
+        throw new DataError(`${JSON.stringify(p)} is a remote URL; olmo-ts reads local token files only: download the files and point ${key} at the local copies`, { key: `${key}[${i}]` });
+      }
       if (!fs.existsSync(p)) throw new DataError(`token file ${JSON.stringify(p)} not found`, { key: `${key}[${i}]` });
       out.push(p);
     }

@@ -28,7 +28,7 @@ import { buildDataset, buildModel, buildOptimizer, dataFingerprint, epochIndices
 import { RunSinks, SpeedMonitor, createMetricsSinks, trainStepMetrics } from './logging';
 
 /** Why fit() returned. */
-export type StopReason = 'max_duration' | 'stop_at' | 'time_limit' | 'signal' | 'aborted' | 'data_exhausted';
+export type StopReason = 'max_duration' | 'stop_at' | 'time_limit' | 'signal' | 'aborted' | 'data_exhausted' | 'dry_run';
 
 /** Raised when the loss or gradients stop being finite. */
 export class NonFiniteError extends Error {
@@ -127,14 +127,15 @@ export class Trainer extends EventEmitter {
     setNumThreads(this.o.numThreads ?? Math.max(1, os.cpus().length));
     fs.mkdirSync(this.runDir, { recursive: true });
     fs.writeFileSync(path.join(this.runDir, 'config.yaml'), trainConfigToYaml(cfg));
-    manualSeed(cfg.seed);
-    this.model = buildModel(cfg);
-    this.optimizer = buildOptimizer(cfg, this.model);
-    this.scheduler = buildScheduler(cfg.scheduler);
+    // Data first: a bad path fails in milliseconds, before a large model is built.
     this.dataset = buildDataset(cfg);
     if (this.dataset.length < cfg.global_train_batch_size) {
       throw new ConfigError('global_train_batch_size', `the dataset has ${this.dataset.length} instances of ${cfg.model.max_sequence_length} tokens, fewer than one batch of ${cfg.global_train_batch_size}`);
     }
+    manualSeed(cfg.seed);
+    this.model = buildModel(cfg);
+    this.optimizer = buildOptimizer(cfg, this.model);
+    this.scheduler = buildScheduler(cfg.scheduler);
     this.fingerprint = dataFingerprint(cfg, this.dataset);
     this.checkpointer = new Checkpointer(this.runDir, { keep: cfg.save_num_checkpoints_to_keep, overwrite: cfg.save_overwrite });
     this.checkpointer.removeStale();
@@ -292,6 +293,11 @@ export class Trainer extends EventEmitter {
   async fit(): Promise<FitResult> {
     await this.setup();
     const cfg = this.cfg;
+    if (cfg.dry_run) {
+      // OLMo's dry_run: everything is built (and restored), nothing is trained.
+      this.sinks?.close();
+      return { stoppedBy: 'dry_run', stepsRun: 0, globalStep: this.state.global_step, lastLoss: NaN, losses: [], checkpoint: this.lastCheckpoint, runDir: this.runDir, skippedSteps: this.skippedSteps };
+    }
     deriveBatchSizes(cfg, 1); // validates the batch sizes
     const duration = parseDuration(cfg.max_duration);
     const epochs = maxEpochs(duration);
