@@ -1,5 +1,6 @@
 // Dtypes and devices as the TypeScript API names them, and their integer codes in the addon
 // (kept in step with native/registry.cc: kDTypes and device codes).
+import { native } from '../native';
 import { ArgumentError } from '../native/errors';
 
 /** Element types, named as in PyTorch. */
@@ -29,13 +30,21 @@ export function elementSize(d: DType): number {
   return { float32: 4, float64: 8, float16: 2, bfloat16: 2, int64: 8, int32: 4, uint8: 1, bool: 1 }[d];
 }
 
-/** Integer code of a device: -1 for cpu, N for cuda:N. */
+let cudaDevices: number | null = null;
+
+/** Integer code of a device: -1 for cpu, N for cuda:N (checked against the devices present). */
 export function deviceCode(d: Device | string): number {
   if (d === 'cpu') return -1;
-  if (d === 'cuda') return 0;
-  const m = /^cuda:(\d+)$/.exec(d);
+  const m = d === 'cuda' ? ['cuda', '0'] : /^cuda:(\d+)$/.exec(d);
   if (!m) throw new ArgumentError(`unknown device '${d}' (expected 'cpu', 'cuda' or 'cuda:N')`);
-  return Number(m[1]);
+  const n = Number(m[1]);
+  cudaDevices ??= native.cudaIsAvailable() ? native.cudaDeviceCount() : 0;
+  if (n >= cudaDevices) {
+    throw new ArgumentError(cudaDevices === 0
+      ? `device '${d}': CUDA is not available (this libtorch has no CUDA, or no GPU is visible)`
+      : `device '${d}': only ${cudaDevices} CUDA device(s) are visible`);
+  }
+  return n;
 }
 export function deviceFromCode(c: number): Device {
   return c === -1 ? 'cpu' : (`cuda:${c}` as Device);

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   ArgumentError, DTypeError, DisposedError, IndexError, OutOfMemoryError, ShapeError, Tensor, TorchError,
-  F, autocast, cat, ones, setNumThreads, tensor, tidy, zeros, randn,
+  F, autocast, cat, cuda, ones, setNumThreads, tensor, tidy, zeros, randn,
 } from '../../../src';
 import { native } from '../../../src/native';
 
@@ -32,15 +32,17 @@ const CASES: [string, () => unknown, ErrClass, RegExp][] = [
   ['backward twice through a freed graph', () => { const x = ones([2], { requiresGrad: true }); const y = x.exp().sum(); y.backward(); y.backward(); }, TorchError, /second time/],
   ['item() of several elements', () => ones([3]).item(), ShapeError, /one element/],
   ['autocast to float32', () => autocast(() => 0, { dtype: 'float32' }), ArgumentError, /bfloat16 or float16/],
-  ['CUDA tensor on a CPU-only build', () => zeros([2], { device: 'cuda' }), TorchError, /CUDA/],
+  ['CUDA tensor on a CPU-only build', () => zeros([2], { device: 'cuda' }), ArgumentError, /device 'cuda': CUDA is not available/],
+  ['a tensor moved to CUDA on a CPU-only build', () => ones([2]).to('cuda:1'), ArgumentError, /CUDA is not available/],
   ['allocation far beyond memory', () => zeros([1_000_000, 1_000_000]), OutOfMemoryError, /allocate/],
   ['zero threads', () => setNumThreads(0), ArgumentError, /positive integer/],
   ['cat of an empty list', () => cat([]), TorchError, /non-empty/],
   ['dropout probability above 1', () => F.dropout(ones([2]), 1.5), ArgumentError, /\[0, 1\]/],
 ];
 
+const HAS_CUDA = cuda.isAvailable();
 for (const [what, fn, cls, msg] of CASES) {
-  test(`misuse: ${what} -> ${cls.name}`, () => {
+  test(`misuse: ${what} -> ${cls.name}`, { skip: HAS_CUDA && /CPU-only build/.test(what) ? 'this machine has CUDA' : false }, () => {
     tidy(() => {
       assert.throws(fn, (e: unknown) => {
         assert.ok(e instanceof cls, `expected ${cls.name}, got ${(e as Error).name}: ${(e as Error).message}`);

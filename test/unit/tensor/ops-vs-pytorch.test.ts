@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { F, Tensor, autocast, cat, dispose, liveTensors, stack, tensor, tidy, where } from '../../../src';
+import { Device, F, Tensor, autocast, cat, dispose, liveTensors, stack, tensor, tidy, where } from '../../../src';
 import { assertClose } from '../../helpers/compare';
 
 interface Enc { dtype: string; shape: number[]; data: number[] }
@@ -85,13 +85,18 @@ const OPS: Record<string, Op> = {
   clamp: (a) => a.clamp(-0.5, 0.7),
   compare_gt: (a, b) => a.gt(b!),
   bf16_roundtrip: (a) => a.bfloat16().float(),
-  autocast_linear: (x, w) => autocast(() => F.linear(x, w!)),
+  autocast_linear: (x, w) => autocast(() => F.linear(x, w!), { device: DEVICE }),
 };
 
+// OLMO_TS_TEST_DEVICE=cuda runs the same table on the GPU against the same CPU reference (with
+// a looser tolerance: GPU kernels reduce in other orders).
+const DEVICE = (process.env.OLMO_TS_TEST_DEVICE ?? 'cpu') as Device;
+const [RTOL, ATOL] = DEVICE === 'cpu' ? [1e-5, 1e-6] : [1e-4, 1e-5];
+
 function build(e: Enc): Tensor {
-  if (e.dtype === 'bool') return tensor(e.data, { shape: e.shape, dtype: 'bool' });
-  if (e.dtype === 'int64') return tensor(e.data, { shape: e.shape, dtype: 'int64' });
-  return tensor(Float32Array.from(e.data), { shape: e.shape });
+  if (e.dtype === 'bool') return tensor(e.data, { shape: e.shape, dtype: 'bool', device: DEVICE });
+  if (e.dtype === 'int64') return tensor(e.data, { shape: e.shape, dtype: 'int64', device: DEVICE });
+  return tensor(Float32Array.from(e.data), { shape: e.shape, device: DEVICE });
 }
 function values(t: Tensor): number[] {
   return t.toList();
@@ -117,7 +122,7 @@ for (const [name, c] of Object.entries(fixture.cases)) {
         const exp = c.outputs[k]!;
         assert.deepEqual(o.shape, exp.shape, `output ${k} shape`);
         assert.equal(o.dtype === 'int64' || o.dtype === 'int32' ? 'int64' : o.dtype, exp.dtype, `output ${k} dtype`);
-        assertClose(values(o), exp.data, `${name} output ${k}`);
+        assertClose(values(o), exp.data, `${name} output ${k}`, RTOL, ATOL);
       });
       if (c.upstream && c.grads) {
         const floatOuts = outs.filter((o) => o.requiresGrad);
@@ -131,7 +136,7 @@ for (const [name, c] of Object.entries(fixture.cases)) {
           const actual = inputs[k]!.grad;
           if (g === null) return assert.equal(actual, null, `input ${k} should get no gradient`);
           assert.ok(actual, `input ${k} has no gradient`);
-          assertClose(values(actual), g.data, `${name} grad of input ${k}`);
+          assertClose(values(actual), g.data, `${name} grad of input ${k}`, RTOL, ATOL);
         });
       }
       dispose(inputs);
