@@ -81,15 +81,20 @@ export class JsonlWriter implements MetricsSink {
     if (this.fd === undefined) return;
     const fd = this.fd;
     this.fd = undefined;
-    try {
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
+    fsyncAndClose(fd);
   }
 }
 
 /** write(2) may write less than asked (rare on regular files); loop until all bytes are out. */
+/** Flushes a file to disk and closes it (the sinks' close()). */
+export function fsyncAndClose(fd: number): void {
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 export function writeFully(fd: number, buf: Uint8Array): void {
   let off = 0;
   while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off);

@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { writeFully } from './jsonl';
+import { fsyncAndClose, writeFully } from './jsonl';
 import { type Metrics, type MetricsSink, assertStep } from './metrics';
 import { ProtoWriter, frameRecord } from './tfrecord';
 
@@ -80,10 +80,6 @@ export class TensorBoardWriter implements MetricsSink {
     if (this.fd === undefined) return;
     const fd = this.fd;
     this.fd = undefined;
-    try {
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
+    fsyncAndClose(fd);
   }
 }
