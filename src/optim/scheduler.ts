@@ -44,6 +44,23 @@ function make(c: Common, lr: Scheduler['lr']): Scheduler {
 const trunc = (v: number | null): number | null => (v === null ? null : Math.trunc(v));
 
 /**
+ * OLMo's CosWithWarmup / LinearWithWarmup shape: linear warmup, then `decay` from the peak to
+ * eta_min = alpha_f * peak over [warmup, t_max] (step and t_max shifted by the warmup), then eta_min.
+ */
+function warmupThenDecay(
+  c: Common, warmup: number, tMax: number | null, alphaF: number,
+  decay: (initialLr: number, etaMin: number, step: number, maxSteps: number) => number,
+): Scheduler['lr'] {
+  return (initialLr, step, max) => {
+    const maxSteps = tMax ?? max;
+    const etaMin = initialLr * alphaF;
+    if (step < warmup) return linearWarmup(c, initialLr, step, warmup);
+    if (step >= maxSteps) return etaMin;
+    return decay(initialLr, etaMin, step - warmup, maxSteps - warmup);
+  };
+}
+
+/**
  * Builds the scheduler a `scheduler:` section describes, exactly as OLMo's build_scheduler does
  * (t_warmup, t_max and grad_clip_warmup_steps truncated to integers).
  */
@@ -57,25 +74,9 @@ export function buildScheduler(cfg: SchedulerConfig): Scheduler {
   const tMax = trunc(cfg.t_max);
   switch (cfg.name) {
     case 'cosine_with_warmup':
-      return make(c, (initialLr, step, max) => {
-        let maxSteps = tMax ?? max;
-        const etaMin = initialLr * cfg.alpha_f;
-        if (step < warmup) return linearWarmup(c, initialLr, step, warmup);
-        if (step >= maxSteps) return etaMin;
-        step -= warmup;
-        maxSteps -= warmup;
-        return etaMin + ((initialLr - etaMin) * (1 + Math.cos((Math.PI * step) / maxSteps))) / 2;
-      });
+      return make(c, warmupThenDecay(c, warmup, tMax, cfg.alpha_f, (lr, etaMin, step, maxSteps) => etaMin + ((lr - etaMin) * (1 + Math.cos((Math.PI * step) / maxSteps))) / 2));
     case 'linear_with_warmup':
-      return make(c, (initialLr, step, max) => {
-        let maxSteps = tMax ?? max;
-        const etaMin = initialLr * cfg.alpha_f;
-        if (step < warmup) return linearWarmup(c, initialLr, step, warmup);
-        if (step >= maxSteps) return etaMin;
-        step -= warmup;
-        maxSteps -= warmup;
-        return initialLr - (initialLr - etaMin) * (step / maxSteps);
-      });
+      return make(c, warmupThenDecay(c, warmup, tMax, cfg.alpha_f, (lr, etaMin, step, maxSteps) => lr - (lr - etaMin) * (step / maxSteps)));
     case 'inverse_sqrt_with_warmup':
       return make(c, (initialLr, step) => {
         if (step < warmup) return linearWarmup(c, initialLr, step, warmup);
