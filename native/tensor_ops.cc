@@ -190,8 +190,6 @@ Napi::Value to(Info info) {
 Napi::Value contiguous(Info info) { return put(info, arg_tensor(info, 0).contiguous()); }
 Napi::Value clone(Info info) { return put(info, arg_tensor(info, 0).clone()); }
 Napi::Value detach(Info info) { return put(info, arg_tensor(info, 0).detach()); }
-// alias(id): a second handle to the same tensor (same autograd identity), for keep()-style sharing.
-Napi::Value alias(Info info) { return put(info, arg_tensor(info, 0)); }
 
 // ---------------------------------------------------------------- views and shape
 Napi::Value reshape(Info info) { return put(info, arg_tensor(info, 0).reshape(arg_ints(info, 1))); }
@@ -521,7 +519,6 @@ void init_tensor_ops(Napi::Env env, Napi::Object exports) {
   OLMO_EXPORT("contiguous", contiguous);
   OLMO_EXPORT("clone", clone);
   OLMO_EXPORT("detach", detach);
-  OLMO_EXPORT("alias", alias);
   OLMO_EXPORT("reshape", reshape);
   OLMO_EXPORT("view", view);
   OLMO_EXPORT("transpose", transpose);

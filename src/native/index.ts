@@ -45,7 +45,6 @@ export interface NativeBinding {
   contiguous(id: Id): Id;
   clone(id: Id): Id;
   detach(id: Id): Id;
-  alias(id: Id): Id;
   // views and shape
   reshape(id: Id, shape: number[]): Id;
   view(id: Id, shape: number[]): Id;
