@@ -100,6 +100,7 @@ void init_nn_ops(Napi::Env env, Napi::Object exports);
 void init_runtime(Napi::Env env, Napi::Object exports);
 void init_optim(Napi::Env env, Napi::Object exports);
 void init_cpu_cache(Napi::Env env, Napi::Object exports);
+void init_fused_head(Napi::Env env, Napi::Object exports);
 
 }  // namespace olmo
 

@@ -118,10 +118,39 @@ export class OLMo extends Module {
    * caller's scope); the result is tidy-safe to return. Mirrors OLMo's Olmo.forward.
    */
   forward(inputIds: Tensor | null, opts: ForwardOptions = {}): OLMoOutput {
-    return tidy(() => this.forwardImpl(inputIds, opts));
+    return tidy(() => {
+      const t = this.trunk(inputIds, opts);
+      return { logits: this.headLogits(t.x), attnKeyValues: t.presents, hiddenStates: t.hidden };
+    });
   }
 
-  private forwardImpl(inputIds: Tensor | null, opts: ForwardOptions): OLMoOutput {
+  /**
+   * The final normed hidden states (B, T, d_model): forward() without the LM head, for a loss that
+   * applies the head itself (the fused head + loss of src/train/loss.ts, with {@link lmHead}).
+   */
+  forwardHidden(inputIds: Tensor | null, opts: ForwardOptions = {}): Tensor {
+    return tidy(() => this.trunk(inputIds, opts).x);
+  }
+
+  /** The LM head: logits = (x @ weight^T + bias) · scale (ff_out, or the tied wte; scale_logits). */
+  get lmHead(): { weight: Tensor; bias: Tensor | null; scale: number } {
+    const c = this.config;
+    return {
+      weight: this.ffOut ? this.ffOut.weight : this.wte.weight,
+      bias: this.ffOut?.bias ?? null,
+      scale: c.scale_logits ? 1 / Math.sqrt(c.d_model) : 1,
+    };
+  }
+
+  /** x (B, T, C) -> logits (B, T, embedding_size), as OLMo: every embedding row, unsliced. */
+  private headLogits(x: Tensor): Tensor {
+    let logits = this.ffOut ? this.ffOut.forward(x) : linear(x, this.wte.weight); // (B, T, V)
+    if (this.config.scale_logits) logits = logits.mul(1 / Math.sqrt(this.config.d_model));
+    return logits;
+  }
+
+  /** Embeddings, blocks and the final norm: x (B, T, C) and what forward() returns besides logits. */
+  private trunk(inputIds: Tensor | null, opts: ForwardOptions): { x: Tensor; presents: LayerPast[] | null; hidden: Tensor[] | null } {
     const c = this.config;
     const past = opts.pastKeyValues ?? null;
     if (past && past.length !== c.n_layers) throw new ArgumentError(`pastKeyValues has ${past.length} layers, the model ${c.n_layers}`);
@@ -154,9 +183,7 @@ export class OLMo extends Module {
     if (opts.lastLogitsOnly) x = x.select(1, -1).unsqueeze(1); // (B, 1, C)
     x = this.lnF.forward(x);
     if (hidden) hidden.push(x);
-    let logits = this.ffOut ? this.ffOut.forward(x) : linear(x, this.wte.weight); // (B, T, V)
-    if (c.scale_logits) logits = logits.mul(1 / Math.sqrt(c.d_model));
-    return { logits, attnKeyValues: presents, hiddenStates: hidden };
+    return { x, presents, hidden };
   }
 
   /** OLMo's merge of the padding mask, custom bias, causal mask and ALiBi into one float bias (or null). */

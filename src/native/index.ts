@@ -100,6 +100,8 @@ export interface NativeBinding {
   rmsNorm(x: Id, w: Id, b: Id, eps: number): Id;
   embedding(weight: Id, ids: Id): Id;
   crossEntropy(logits: Id, target: Id, ignoreIndex: number, reduction: number, labelSmoothing: number): Id;
+  /** Fused LM head + loss (native/fused_head.cc): [loss, ce, z], 0-dim float32 each. */
+  headLoss(hidden: Id, weight: Id, bias: Id, targets: Id, ignoreIndex: number, ceWeight: number, zWeight: number, scale: number, chunkRows: number, cpuKernel: boolean): [Id, Id, Id];
   dropout(x: Id, p: number, train: boolean): Id;
   sdpa(q: Id, k: Id, v: Id, mask: Id, dropoutP: number, isCausal: boolean): Id;
   // autograd

@@ -16,14 +16,14 @@ import type { MemMapDataset } from '../data/memmap-dataset';
 import type { OLMo } from '../model/olmo';
 import type { Optimizer } from '../optim/optimizer';
 import { Scheduler, buildScheduler, scheduleAt } from '../optim/scheduler';
-import { autocast, noGrad } from '../tensor/autograd';
+import { noGrad } from '../tensor/autograd';
 import { scalar, tensor } from '../tensor/creation';
 import { getRngState, manualSeed, setRngState } from '../tensor/random';
 import { setNumThreads } from '../tensor/runtime';
 import { keep, tidy } from '../tensor/scope';
 import type { Tensor } from '../tensor/tensor';
 import { CheckpointError, Checkpointer, TrainerState, disposeCheckpoint, latestCheckpoint, loadCheckpoint } from './checkpoint';
-import { nextTokenLoss } from './loss';
+import { microBatchLoss, usesFusedLoss } from './loss';
 import { buildDataset, buildModel, buildOptimizer, dataFingerprint, epochIndices } from './build';
 import { RunSinks, SpeedMonitor, createMetricsSinks, trainStepMetrics } from './logging';
 
@@ -251,9 +251,7 @@ export class Trainer extends EventEmitter {
           let labels = ids;
           if (batch.labelMask) labels = labels.maskedFill(tensor(batch.labelMask.subarray(r0 * T, (r0 + rows) * T), { shape: [rows, T], dtype: 'bool' }).logicalNot(), -100);
           if (attn) labels = labels.maskedFill(attn.eq(0), -100);
-          const forward = () => this.model.forward(ids, { attentionMask: attn }).logits; // (b, T, V)
-          // The inner tidy frees the logits before backward (only autograd's saved tensors stay).
-          const m = tidy(() => nextTokenLoss(amp ? autocast(forward) : forward(), labels, { zLoss: zSum !== null, divisor: microBatches }));
+          const m = tidy(() => microBatchLoss(this.model, ids, labels, { attentionMask: attn, amp, fused: usesFusedLoss(cfg), zLoss: zSum !== null, divisor: microBatches }));
           if (zSum) zSum = keep(zSum.add(m.z!));
           m.loss.backward();
           ceSum = keep(ceSum.add(m.ce));
