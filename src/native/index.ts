@@ -7,6 +7,30 @@ import { errorClasses } from './errors';
 /** Tensor ids are indexes into the addon's handle table; -1 means "none". */
 export type Id = number;
 
+/** What the caching CPU allocator (native/cpu_cache.cc) reports; bytes are of blocks >= 1 MB. */
+export interface CpuCacheStats {
+  /** Whether it is installed (libtorch 1.x, OLMO_TS_CPU_CACHE_MB not 0). */
+  enabled: boolean;
+  /** Most bytes it keeps idle for reuse. */
+  limitBytes: number;
+  /** Bytes held idle now (freed by tensors, not yet returned to the OS). */
+  cachedBytes: number;
+  /** Bytes of large blocks in use by tensors now. */
+  liveBytes: number;
+  /** Highest liveBytes since start or resetPeak(). */
+  peakLiveBytes: number;
+  /** Highest liveBytes + cachedBytes since start or resetPeak(): the most it made the process hold. */
+  peakTotalBytes: number;
+  hits: number;
+  misses: number;
+  /** Bytes given back to the OS: over the limit, under memory pressure, or trimmed. */
+  releasedBytes: number;
+  /** Times it emptied itself because the machine was short of memory. */
+  pressureTrims: number;
+  /** The machine's memory (the cgroup limit when smaller): what the default limit derives from. */
+  machineBytes: number;
+}
+
 /** The raw addon surface. Argument conventions: dtype and device are integer codes
  *  (src/tensor/dtype.ts), optional tensors are -1, dims lists are number[]. */
 export interface NativeBinding {
@@ -134,8 +158,9 @@ export interface NativeBinding {
   scaleGrads(params: Id[], coefs: Float64Array): void;
   firstNonFinite(ids: Id[]): number;
   // CPU caching allocator (native/cpu_cache.cc)
-  cpuCacheStats(): { enabled: boolean; cachedBytes: number; hits: number; misses: number };
+  cpuCacheStats(): CpuCacheStats;
   cpuCacheTrim(): void;
+  cpuCacheResetPeak(): void;
   // runtime
   setNumThreads(n: number): void;
   getNumThreads(): number;

@@ -24,6 +24,7 @@ import { keep, tidy } from '../tensor/scope';
 import type { Tensor } from '../tensor/tensor';
 import { CheckpointError, Checkpointer, TrainerState, disposeCheckpoint, latestCheckpoint, loadCheckpoint } from './checkpoint';
 import { microBatchLoss, usesFusedLoss } from './loss';
+import { memoryMetrics } from './memory-metrics';
 import { buildDataset, buildModel, buildOptimizer, dataFingerprint, epochIndices } from './build';
 import { RunSinks, SpeedMonitor, createMetricsSinks, trainStepMetrics } from './logging';
 
@@ -339,7 +340,7 @@ export class Trainer extends EventEmitter {
               this.notice(`step ${this.state.global_step}: non-finite loss or gradient, step skipped (${skipped} so far)`);
               this.sinks?.log(this.state.global_step, { 'train/skipped_steps': skipped, 'throughput/total_tokens': this.state.global_train_tokens_seen });
             } else {
-              Object.assign(metrics, speed.check(), { 'throughput/total_tokens': this.state.global_train_tokens_seen });
+              Object.assign(metrics, speed.check(), memoryMetrics(), { 'throughput/total_tokens': this.state.global_train_tokens_seen });
               if (this.skippedSteps) metrics['train/skipped_steps'] = this.skippedSteps;
               losses.push(metrics['train/CrossEntropyLoss']!);
               this.sinks?.log(this.state.global_step, metrics);
