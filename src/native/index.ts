@@ -9,7 +9,7 @@ export type Id = number;
 
 /** What the caching CPU allocator (native/cpu_cache.cc) reports; bytes are of blocks >= 1 MB. */
 export interface CpuCacheStats {
-  /** Whether it is installed (libtorch 1.x, OLMO_TS_CPU_CACHE_MB not 0). */
+  /** Whether it is installed (OLMO_TS_CPU_CACHE_MB is not 0). */
   enabled: boolean;
   /** Most bytes it keeps idle for reuse. */
   limitBytes: number;
