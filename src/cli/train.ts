@@ -12,6 +12,11 @@ Config overrides use OLMo's dotted keys: --optimizer.learning_rate=1e-3 --max_du
 config.yaml, metrics.jsonl, tensorboard/, train_data/global_indices.npy and step{N}/ checkpoints.
 Restarting with the same save_folder resumes from its latest checkpoint (or set load_path).
 
+Memory: OLMO_TS_CPU_CACHE_MB caps the idle memory of the caching CPU allocator (default 1/8 of RAM
+or the cgroup limit; 0 = off); OLMO_TS_CPU_CACHE_MIN_FREE_MB is the free memory below which it empties
+itself. The LM head and loss run fused (no float32 [tokens, vocab] logits); --fused_loss=false turns
+that off.
+
 Exit codes:
   0   finished (max_duration or stop_at reached)
   75  stopped early by SIGTERM/SIGINT or time_limit, after saving a checkpoint: run again to resume
