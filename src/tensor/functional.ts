@@ -66,11 +66,15 @@ export interface HeadLossResult {
 }
 
 /**
- * Default rows per chunk of {@link headLoss}: about 64 MiB of bf16 logits (at least 128 rows, so
- * the gradient matmuls keep a useful depth). Measured in bench/RESULTS.md.
+ * Default rows per chunk of {@link headLoss} for `tokens` rows of `vocab` logits: the fewest chunks
+ * of at most ~128 MiB of bf16 logits each (1334 rows at vocab 50304), split evenly so no chunk is
+ * left short. Bigger chunks keep the gradient matmuls deep (their depth is the chunk's rows) and
+ * accumulate d weight fewer times; the bound keeps the chunk well below the float32 logits.
  */
-export function headChunkRows(vocab: number): number {
-  return Math.max(128, Math.floor((64 << 20) / (2 * Math.max(1, vocab))));
+export function headChunkRows(vocab: number, tokens: number): number {
+  const maxRows = Math.max(128, Math.floor((128 << 20) / (2 * Math.max(1, vocab))));
+  const chunks = Math.max(1, Math.ceil(tokens / maxRows));
+  return Math.max(1, Math.ceil(tokens / chunks));
 }
 
 /**
@@ -82,7 +86,7 @@ export function headChunkRows(vocab: number): number {
  * computed during this call (when they require grad) and handed over by backward().
  */
 export function headLoss(hidden: Tensor, weight: Tensor, bias: Tensor | null, targets: Tensor, opts: HeadLossOptions = {}): HeadLossResult {
-  const chunk = opts.chunkRows ?? headChunkRows(weight.shape[0] ?? 1);
+  const chunk = opts.chunkRows ?? headChunkRows(weight.shape[0] ?? 1, hidden.shape[0] ?? 1);
   if (!Number.isInteger(chunk) || chunk < 1) throw new ArgumentError(`headLoss: chunkRows must be a positive integer, got ${chunk}`);
   const [loss, ce, z] = N.headLoss(
     tid(hidden, 'hidden'), tid(weight, 'weight'), opt(bias, 'bias'), tid(targets, 'targets'), opts.ignoreIndex ?? -100,
