@@ -604,11 +604,9 @@ Napi::Value unit_close(Info info) {
   auto u = d.units[id];
   Registry& r = reg(env);
   for (int64_t v : u->view_ids) {
-    if (v < 0) continue;
-    if (r.parked.erase(v)) {
-      r.free_ids.push_back(static_cast<int32_t>(v));
-      r.slots[v] = at::Tensor();
-    }
+    // A parked id stays occupied by an empty placeholder, so the model's dispose() frees it as usual
+    // (handing the id back here could let a later tensor take it and be freed by that dispose).
+    if (v >= 0 && r.parked.erase(v)) r.slots[v] = at::empty({0});
   }
   u->view_ids.clear();
   if (u->gathered) account(-u->full_bytes());

@@ -13,6 +13,7 @@ import { register as registerLaunch } from './launch';
 import { register as registerGenerate } from './generate';
 import { register as registerReport } from './report';
 import { register as registerTrain } from './train';
+import { register as registerUnshard } from './unshard';
 
 export function buildProgram(): Command {
   const program = new Command('olmo-ts')
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerGenerate(program);
   registerReport(program);
   registerTrain(program);
+  registerUnshard(program);
   return program;
 }
 
