@@ -562,8 +562,13 @@ Napi::Value shard_of(Info info) {
   std::vector<at::Tensor> out;
   for (size_t k = 0; k < fulls.size(); ++k) {
     if (fulls[k].numel() != u->numels[k]) throw_js(env, kShape, "fsdpShardOf: tensor " + std::to_string(k) + " has " + std::to_string(fulls[k].numel()) + " elements, the parameter " + std::to_string(u->numels[k]));
+    const int64_t n = u->segs[k].numel();
+    if (n == 0) {  // a parameter wholly on other ranks
+      out.push_back(at::empty({0}, u->local.options()));
+      continue;
+    }
     const int64_t a = std::max(lo, u->offsets[k]);
-    out.push_back(fulls[k].reshape({-1}).narrow(0, a - u->offsets[k], u->segs[k].numel()).to(at::kFloat, false, true));
+    out.push_back(fulls[k].reshape({-1}).narrow(0, a - u->offsets[k], n).to(at::kFloat, false, true));
   }
   return put_all(info, out);
 }

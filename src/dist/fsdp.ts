@@ -137,6 +137,7 @@ export class Fsdp {
 
   private constructor(
     readonly model: OLMo,
+    private readonly world: ProcessGroup,
     /** The group parameters are sharded over (the world, or this node's ranks for HYBRID). */
     readonly shardGroup: ProcessGroup,
     /** HYBRID: this rank's peers holding the same shard on other nodes. */
@@ -162,7 +163,7 @@ export class Fsdp {
       }
       if (replicate && replicate.size === 1) replicate = null;
     }
-    const f = new Fsdp(model, shard, replicate, o);
+    const f = new Fsdp(model, world, shard, replicate, o);
     await f.checkSameLayout(world);
     f.build(world.size);
     return f;
@@ -327,6 +328,9 @@ export class Fsdp {
       native.fsdpUnitClose(u.id);
     }
     this.units = [];
+    // HYBRID's sub-groups are this model's own
+    if (this.shardGroup !== this.world) this.shardGroup.close();
+    this.replicateGroup?.close();
   }
 }
 

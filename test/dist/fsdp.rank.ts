@@ -47,7 +47,7 @@ export async function matchesReference(pg: ProcessGroup, a: { strategy: Sharding
   const refOpt = new AdamW(buildParamGroups(ref.namedParameters(), groupsOpt), { betas: [0.9, 0.95], eps: 1e-5 });
   const opt = new AdamW(buildParamGroups(f.namedSegments(), groupsOpt), { betas: [0.9, 0.95], eps: 1e-5 });
   const out: Record<string, number> = { loss: 0, grad: 0, param: 0, expAvgSq: 0 };
-  const W = pg.size, B = 4;
+  const W = pg.size, B = 12; // divisible by every world size tested (ranks need equal token counts)
   for (let step = 0; step < 3; step++) {
     const rows = batch(step, B, 16);
     refOpt.zeroGrad();
