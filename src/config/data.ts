@@ -17,10 +17,9 @@ const pathList = (doc: string) => nullable(list(str({ doc: 'A local path or URL.
 export const dataSpec = section(
   {
     paths: pathList('Token files (.npy memmaps of token IDs) to train on, in order. Local paths or URLs (s3://, gs://, r2://, http(s)://). Exclusive with `datasets`.'),
-    memmap_dtype: oneOf(MEMMAP_DTYPES, {
-      default: 'uint16',
-      doc: 'The integer type of the token files (added in OLMo v0.4.0; v0.2.5 always reads uint16). Must hold vocab_size - 1.',
-    }),
+    memmap_dtype: nullable(oneOf(MEMMAP_DTYPES, {
+      doc: 'The integer type of the token files (added in OLMo v0.4.0; v0.2.5 always reads uint16). Null: the dtype prepare-data recorded in the files\' manifest, else uint16 (OLMo\'s default). When set it must agree with the manifests.',
+    })),
     datasets: nullable(dict(list(str({ doc: 'A local path or URL.' }), { doc: 'Token files of one dataset.' }), {
       doc: 'Named groups of token files (name -> list of paths); metrics are reported per name. Exclusive with `paths`.',
     })),

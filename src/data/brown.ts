@@ -7,7 +7,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { DataError } from './errors';
-import { MANIFEST, PrepareSummary, prepareData } from './prepare';
+import { readPreparedManifest } from './manifest';
+import { PrepareSummary, prepareData } from './prepare';
+import { acquireFolderLock } from '../util/folder-lock';
 import { TokenDType } from './token-writer';
 import { TokenizerSpec, loadTokenizer } from './tokenizer';
 import { writeAtomic } from './npy';
@@ -110,15 +112,25 @@ export async function prepareBrown(o: BrownOptions): Promise<PreparedBrown> {
   if (fs.existsSync(tok.identifier)) fingerprint += `|${createHash('sha256').update(fs.readFileSync(tok.identifier)).digest('hex')}`;
   const slug = path.basename(tok.identifier).replace(/\.json$/, '').replace(/[^A-Za-z0-9_.-]+/g, '_');
   const dir = path.join(root, 'brown', `${slug}-${createHash('sha256').update(fingerprint).digest('hex').slice(0, 10)}`);
-  const manifest = path.join(dir, MANIFEST);
-  if (fs.existsSync(manifest)) {
-    const m = JSON.parse(fs.readFileSync(manifest, 'utf8')) as { files: Array<{ path: string }> };
-    const paths = m.files.map((f) => path.join(dir, f.path));
-    if (paths.every((p) => fs.existsSync(p))) return { dir, paths, created: false };
+  const ready = (): string[] | null => {
+    const m = readPreparedManifest(dir);
+    const paths = m ? m.files.map((f) => path.join(dir, f.path)) : [];
+    return m && paths.every((p) => fs.existsSync(p)) ? paths : null;
+  };
+  const done = ready();
+  if (done) return { dir, paths: done, created: false };
+  // Another process preparing the same cache: wait for it, then use its result.
+  fs.mkdirSync(dir, { recursive: true });
+  const lock = await acquireFolderLock(dir, { purpose: 'preparations of the Brown corpus', waitMs: 10 * 60_000 });
+  try {
+    const now = ready();
+    if (now) return { dir, paths: now, created: false };
+    const summary = await prepareData({
+      inputs: [brownJsonl(root)], output: dir, dtype, overwrite: true, workers: o.workers, onProgress: o.onProgress, heldLock: lock,
+      tokenizer: { identifier: tok.identifier, eosTokenId: tok.eosTokenId, padTokenId: tok.padTokenId },
+    });
+    return { dir, paths: summary.outputs.map((f) => f.path), created: true, summary };
+  } finally {
+    lock.release();
   }
-  const summary = await prepareData({
-    inputs: [brownJsonl(root)], output: dir, dtype, overwrite: true, workers: o.workers, onProgress: o.onProgress,
-    tokenizer: { identifier: tok.identifier, eosTokenId: tok.eosTokenId, padTokenId: tok.padTokenId },
-  });
-  return { dir, paths: summary.outputs.map((f) => f.path), created: true, summary };
 }

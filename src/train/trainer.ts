@@ -1,11 +1,13 @@
 // The training loop (OLMo's olmo/train.py Trainer): micro-batched forward/backward under autocast,
 // OLMo's loss normalisation and z-loss, clipping, schedule, optimizer step, metrics, checkpoints,
 // exact resume, and the ways a run stops (max_duration, stop_at, time_limit, signals, NaN).
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError } from '../config/errors';
+import { embeddingSize } from '../config/model';
+import { checkUnsupportedKeys } from '../config/unsupported';
 import { parseDuration, maxEpochs, maxSteps, Progress } from '../config/duration';
 import { trainConfigToYaml } from '../config/schema';
 import type { TrainConfig } from '../config/train';
@@ -13,6 +15,8 @@ import { deriveBatchSizes } from '../config/train';
 import type { LoaderBatch } from '../data/loader';
 import { DataLoader } from '../data/loader';
 import type { MemMapDataset } from '../data/memmap-dataset';
+import { checkBatchTokenIds, checkDataAgainstModel } from '../data/token-ids';
+import type { FolderLock } from '../util/folder-lock';
 import type { OLMo } from '../model/olmo';
 import type { Optimizer } from '../optim/optimizer';
 import { Scheduler, buildScheduler, scheduleAt } from '../optim/scheduler';
@@ -22,10 +26,12 @@ import { getRngState, manualSeed, setRngState } from '../tensor/random';
 import { setNumThreads } from '../tensor/runtime';
 import { keep, tidy } from '../tensor/scope';
 import type { Tensor } from '../tensor/tensor';
-import { CheckpointError, Checkpointer, TrainerState, disposeCheckpoint, latestCheckpoint, loadCheckpoint } from './checkpoint';
+import { CheckpointError, Checkpointer, TrainerState, disposeCheckpoint, loadCheckpoint } from './checkpoint';
 import { nextTokenLoss } from './loss';
 import { buildDataset, buildModel, buildOptimizer, dataFingerprint, epochIndices } from './build';
 import { RunSinks, SpeedMonitor, createMetricsSinks, trainStepMetrics } from './logging';
+import { StartupBanner } from './logging/banner';
+import { StartPlan, checkLaterCheckpoints, lockRunFolder, makeRunFolder, moveEarlierRunAside, planStart, removeIfCreatedAndEmpty, writeRunConfig } from './run-folder';
 
 /** Why fit() returned. */
 export type StopReason = 'max_duration' | 'stop_at' | 'time_limit' | 'signal' | 'aborted' | 'data_exhausted' | 'dry_run';
@@ -43,7 +49,7 @@ export class NonFiniteError extends Error {
 export interface TrainerOptions {
   /** Intra-op threads for libtorch (default: every core). */
   numThreads?: number;
-  /** Install SIGTERM/SIGINT handlers that checkpoint and stop (default false; the CLI sets it). */
+  /** Install SIGTERM/SIGINT/SIGHUP handlers that checkpoint and stop (default false; the CLI sets it). */
   handleSignals?: boolean;
   /** Print progress to the console (default true). */
   console?: boolean;
@@ -51,7 +57,11 @@ export interface TrainerOptions {
   onNonFinite?: 'error' | 'skip';
   /** Stops the run (with a checkpoint) when aborted. */
   signal?: AbortSignal;
-  /** Resume from the run folder's latest checkpoint when there is one (default true). */
+  /**
+   * Resume from the run folder's own checkpoint (what `latest` names) when there is one (default
+   * true). false (--no-resume): start fresh; a folder holding an earlier run is refused unless
+   * save_overwrite, which moves that run aside to `<save_folder>.previous-<time>`.
+   */
   autoResume?: boolean;
 }
 
@@ -76,8 +86,9 @@ export interface FitResult {
 export type StepMetrics = Record<string, number>;
 
 /**
- * Trains an OLMo model as a TrainConfig describes. Events: 'step' (step, metrics), 'checkpoint'
- * (dir), 'resume' (dir, step). `await new Trainer(cfg).fit()`.
+ * Trains an OLMo model as a TrainConfig describes. Events: 'banner' (StartupBanner, before it is
+ * printed: add lines with banner.set), 'step' (step, metrics), 'checkpoint' (dir), 'resume' (dir,
+ * step), 'notice' (message). `await new Trainer(cfg).fit()`.
  */
 export class Trainer extends EventEmitter {
   readonly cfg: TrainConfig;
@@ -100,6 +111,12 @@ export class Trainer extends EventEmitter {
   private fingerprint = '';
   /** global_step when this fit() started (after a resume). */
   private firstStepOfRun = 0;
+  /** The run folder's lock (global rank 0 only), held from setup to the end of fit(). */
+  private lock: FolderLock | null = null;
+  /** Warnings about config keys olmo-ts does not honour (src/config/unsupported.ts), printed at start. */
+  private readonly configWarnings: string[];
+  /** The start-up banner (printed before the first step; add lines on the 'banner' event). */
+  readonly banner = new StartupBanner();
 
   constructor(cfg: TrainConfig, opts: TrainerOptions = {}) {
     super();
@@ -107,6 +124,7 @@ export class Trainer extends EventEmitter {
     this.o = opts;
     this.runDir = path.resolve(cfg.save_folder);
     if (cfg.precision === 'amp_fp16') throw new ConfigError('precision', 'amp_fp16 needs CUDA (fp16 autocast); use amp_bf16 or fp32 on CPU');
+    this.configWarnings = checkUnsupportedKeys(cfg);
   }
 
   private get tokensPerBatch(): number {
@@ -121,30 +139,76 @@ export class Trainer extends EventEmitter {
     };
   }
 
-  /** Builds model, optimizer, data and sinks, and restores a checkpoint when asked or found. */
+  /**
+   * Locks and checks the run folder, builds data, model and optimizer, restores a checkpoint when
+   * the folder has one (or load_path), and only then writes: config.yaml, the metrics sinks.
+   */
   private async setup(): Promise<void> {
     const cfg = this.cfg;
     setNumThreads(this.o.numThreads ?? Math.max(1, os.cpus().length));
-    fs.mkdirSync(this.runDir, { recursive: true });
-    fs.writeFileSync(path.join(this.runDir, 'config.yaml'), trainConfigToYaml(cfg));
-    // Data first: a bad path fails in milliseconds, before a large model is built.
-    this.dataset = buildDataset(cfg);
-    if (this.dataset.length < cfg.global_train_batch_size) {
-      throw new ConfigError('global_train_batch_size', `the dataset has ${this.dataset.length} instances of ${cfg.model.max_sequence_length} tokens, fewer than one batch of ${cfg.global_train_batch_size}`);
+    for (const w of this.configWarnings) this.notice(`warning: ${w}`);
+    const { created } = makeRunFolder(this.runDir);
+    try {
+      // One process writes a run folder: global rank 0 (other ranks never touch the lock).
+      if ((Number(process.env.RANK) || 0) === 0) this.lock = lockRunFolder(this.runDir);
+      const plan = planStart(this.runDir, { autoResume: this.o.autoResume ?? true, loadPath: cfg.load_path, saveOverwrite: cfg.save_overwrite });
+      for (const n of plan.notes) this.notice(n);
+      // Data first: a bad path fails in milliseconds, before a large model is built.
+      this.dataset = buildDataset(cfg);
+      if (this.dataset.length < cfg.global_train_batch_size) {
+        throw new ConfigError('global_train_batch_size', `the dataset has ${this.dataset.length} instances of ${cfg.model.max_sequence_length} tokens, fewer than one batch of ${cfg.global_train_batch_size}`);
+      }
+      const dataWarnings = checkDataAgainstModel(this.dataset, { embeddingSize: embeddingSize(cfg.model), vocabSize: cfg.model.vocab_size, eosTokenId: cfg.model.eos_token_id, tokenizer: cfg.tokenizer.identifier });
+      for (const w of dataWarnings) this.notice(`warning: ${w}`);
+      manualSeed(cfg.seed);
+      this.model = buildModel(cfg);
+      this.optimizer = buildOptimizer(cfg, this.model);
+      this.scheduler = buildScheduler(cfg.scheduler);
+      this.fingerprint = dataFingerprint(cfg, this.dataset);
+      this.checkpointer = new Checkpointer(this.runDir, {
+        keep: cfg.save_num_checkpoints_to_keep,
+        overwrite: cfg.save_overwrite,
+        unshardedInterval: cfg.save_interval_unsharded,
+        keepUnsharded: cfg.save_num_unsharded_checkpoints_to_keep,
+      });
+      this.checkpointer.removeStale();
+      if (plan.resumeFrom) await this.restore(plan.resumeFrom);
+      if (typeof this.state.run_id !== 'string') this.state.run_id = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+      for (const n of checkLaterCheckpoints(this.runDir, this.state.global_step, cfg.save_overwrite)) this.notice(n);
+      // Everything is validated: from here on the folder is written.
+      if (!cfg.dry_run) {
+        if (plan.moveAside.length) this.notice(`--no-resume: moved the earlier run in ${this.runDir} aside to ${moveEarlierRunAside(this.runDir, plan.moveAside)}`);
+        writeRunConfig(this.runDir, trainConfigToYaml(cfg));
+      }
+      this.sinks = createMetricsSinks({
+        runDir: this.runDir,
+        console: this.o.console === false ? false : { totalSteps: maxSteps(parseDuration(cfg.max_duration), this.progress()), interval: cfg.console_log_interval },
+      });
+      this.showBanner(plan);
+    } catch (e) {
+      this.lock?.release();
+      this.lock = null;
+      removeIfCreatedAndEmpty(this.runDir, created);
+      throw e;
     }
-    manualSeed(cfg.seed);
-    this.model = buildModel(cfg);
-    this.optimizer = buildOptimizer(cfg, this.model);
-    this.scheduler = buildScheduler(cfg.scheduler);
-    this.fingerprint = dataFingerprint(cfg, this.dataset);
-    this.checkpointer = new Checkpointer(this.runDir, { keep: cfg.save_num_checkpoints_to_keep, overwrite: cfg.save_overwrite });
-    this.checkpointer.removeStale();
-    const resumeFrom = cfg.load_path ?? ((this.o.autoResume ?? true) ? latestCheckpoint(this.runDir) : null);
-    if (resumeFrom) await this.restore(resumeFrom);
-    this.sinks = createMetricsSinks({
-      runDir: this.runDir,
-      console: this.o.console === false ? false : { totalSteps: maxSteps(parseDuration(cfg.max_duration), this.progress()), interval: cfg.console_log_interval },
-    });
+  }
+
+  /** Fills and prints the start-up banner (after listeners of 'banner' added their lines). */
+  private showBanner(plan: StartPlan): void {
+    const cfg = this.cfg;
+    const b = this.banner;
+    const tokens = this.tokensPerBatch;
+    b.set('run folder', this.runDir);
+    b.set('model', `${this.model.numParams().toLocaleString('en-US')} parameters, ${cfg.model.n_layers} layers, d_model ${cfg.model.d_model}, ${cfg.precision ?? 'fp32'}`);
+    b.set('device', `cpu, ${this.o.numThreads ?? Math.max(1, os.cpus().length)} threads`);
+    b.set('data', `${this.dataset.length.toLocaleString('en-US')} instances (${this.dataset.paths.length} file${this.dataset.paths.length === 1 ? '' : 's'}, ${this.dataset.dtype})`);
+    b.set('batch', `${cfg.global_train_batch_size} x ${cfg.model.max_sequence_length} = ${tokens.toLocaleString('en-US')} tokens per step (micro-batch ${cfg.device_train_microbatch_size})`);
+    b.set('duration', `${cfg.max_duration} (${maxSteps(parseDuration(cfg.max_duration), this.progress())} steps)`);
+    b.set('start', this.lastCheckpoint
+      ? `resuming from ${this.lastCheckpoint} at step ${this.state.global_step}${plan.resumeKind === 'load_path' ? ' (load_path)' : ''}`
+      : 'fresh (no checkpoint to resume)');
+    this.emit('banner', b);
+    if (this.o.console !== false) this.notice(b.render());
   }
 
   /** Loads weights (and optimizer/trainer state unless reset_*), checking shapes and the data. */
@@ -296,6 +360,7 @@ export class Trainer extends EventEmitter {
     if (cfg.dry_run) {
       // OLMo's dry_run: everything is built (and restored), nothing is trained.
       this.sinks?.close();
+      this.lock?.release();
       return { stoppedBy: 'dry_run', stepsRun: 0, globalStep: this.state.global_step, lastLoss: NaN, losses: [], checkpoint: this.lastCheckpoint, runDir: this.runDir, skippedSteps: this.skippedSteps };
     }
     deriveBatchSizes(cfg, 1); // validates the batch sizes
@@ -327,6 +392,7 @@ export class Trainer extends EventEmitter {
             this.throwSaveError();
             const stop = this.shouldStop(t0);
             if (stop) { stoppedBy = stop; break epochs; }
+            checkBatchTokenIds(batch, this.dataset, embeddingSize(cfg.model));
             const [B, T] = batch.shape;
             const tStep = Date.now();
             this.state.global_step += 1;
@@ -348,7 +414,7 @@ export class Trainer extends EventEmitter {
               this.emit('step', this.state.global_step, metrics);
             }
             const s = this.state.global_step;
-            if (s % cfg.save_interval === 0) await this.saveInBackground();
+            if (s % cfg.save_interval === 0 || (cfg.save_interval_unsharded && s % cfg.save_interval_unsharded === 0)) await this.saveInBackground();
             else if (cfg.save_interval_ephemeral && s % cfg.save_interval_ephemeral === 0) await this.saveInBackground({ ephemeral: true });
           }
         } finally {
@@ -367,6 +433,7 @@ export class Trainer extends EventEmitter {
       await this.checkpointer.flush().catch(() => undefined);
       detach();
       this.sinks?.close();
+      this.lock?.release();
     }
     return {
       stoppedBy,
@@ -386,6 +453,7 @@ export class Trainer extends EventEmitter {
 
   /** A line for the operator: the console progress when there is one, else stderr. */
   private notice(message: string): void {
+    this.emit('notice', message);
     if (this.sinks?.console) this.sinks.console.info(message);
     else process.stderr.write(`olmo-ts: ${message}\n`);
   }
@@ -402,7 +470,10 @@ export class Trainer extends EventEmitter {
     return null;
   }
 
-  /** First SIGTERM/SIGINT: finish the step, checkpoint, stop. A second one exits at once. */
+  /**
+   * First SIGTERM/SIGINT/SIGHUP (a closed terminal or ssh session is a SIGHUP): finish the step,
+   * checkpoint, stop. A second one exits at once.
+   */
   private installSignalHandlers(): () => void {
     const handler = (sig: NodeJS.Signals) => {
       if (this.stopSignal) {
@@ -412,11 +483,10 @@ export class Trainer extends EventEmitter {
       this.stopSignal = sig;
       this.notice(`${sig} received: finishing this step, then saving a checkpoint (send it again to exit at once)`);
     };
-    process.on('SIGTERM', handler);
-    process.on('SIGINT', handler);
+    const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
+    for (const s of signals) process.on(s, handler);
     return () => {
-      process.off('SIGTERM', handler);
-      process.off('SIGINT', handler);
+      for (const s of signals) process.off(s, handler);
     };
   }
 
@@ -427,6 +497,7 @@ export class Trainer extends EventEmitter {
 
   /** Frees the model and optimizer state. */
   close(): void {
+    this.lock?.release();
     void this.checkpointer?.close();
     this.optimizer?.close();
     this.model?.dispose();
