@@ -39,7 +39,14 @@ tokenized corpus is cached in $OLMO_TS_CACHE (default ~/.cache/olmo-ts).`)
       const runDir = path.resolve(opts.output);
       if (fs.existsSync(runDir)) {
         if (!fs.existsSync(path.join(runDir, 'config.yaml'))) throw new Error(`${runDir} exists and is not a run folder; pick another --output`);
-        fs.rmSync(runDir, { recursive: true, force: true });
+        // Never under a run that is still going (another demo, a training run): the lock says.
+        const { FolderLock, LOCK_FILE } = await import('../util/folder-lock');
+        const lock = FolderLock.acquire(runDir, { purpose: 'runs write a run folder' });
+        try {
+          for (const n of fs.readdirSync(runDir)) if (!n.startsWith(LOCK_FILE)) fs.rmSync(path.join(runDir, n), { recursive: true, force: true });
+        } finally {
+          lock.release();
+        }
       }
 
       console.log('olmo-ts demo: preparing the Brown corpus with the GPT-2 tokenizer ...');

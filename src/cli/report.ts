@@ -34,8 +34,10 @@ Examples:
       }
       const data = loadReportData(runDir, { maxPoints: opts.maxPoints });
       const out = opts.output ?? path.join(runDir, 'report.html');
+      const { writeAtomic } = await import('../data/npy');
       fs.mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
-      fs.writeFileSync(out, renderReportHtml(data));
+      writeAtomic(out, [Buffer.from(renderReportHtml(data))]); // never a half-written page
+
       const s = data.summary;
       const loss = s.finalLoss === undefined ? '' : `, final loss ${s.finalLoss.toFixed(4)}`;
       console.log(`wrote ${out} (${s.loggedSteps} logged steps${loss}${s.truncatedLastLine ? '; skipped a truncated last line' : ''})`);

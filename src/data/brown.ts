@@ -89,6 +89,8 @@ export interface BrownOptions {
   cacheDir?: string;
   workers?: number;
   onProgress?: Parameters<typeof prepareData>[0]['onProgress'];
+  /** Stops the preparation (nothing is left behind) when aborted. */
+  signal?: AbortSignal;
 }
 
 /** Where the prepared corpus lives and its token files. */
@@ -126,7 +128,7 @@ export async function prepareBrown(o: BrownOptions): Promise<PreparedBrown> {
     const now = ready();
     if (now) return { dir, paths: now, created: false };
     const summary = await prepareData({
-      inputs: [brownJsonl(root)], output: dir, dtype, overwrite: true, workers: o.workers, onProgress: o.onProgress, heldLock: lock,
+      inputs: [brownJsonl(root)], output: dir, dtype, overwrite: true, workers: o.workers, onProgress: o.onProgress, heldLock: lock, signal: o.signal,
       tokenizer: { identifier: tok.identifier, eosTokenId: tok.eosTokenId, padTokenId: tok.padTokenId },
     });
     return { dir, paths: summary.outputs.map((f) => f.path), created: true, summary };

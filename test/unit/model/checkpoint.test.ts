@@ -107,8 +107,14 @@ for (const [label, over] of [
       const back = loadHfOlmo(dir);
       try {
         assert.equal(back.config.block_type, 'sequential');
-        const d = tidy(() => maxAbsDiff(model.eval().forward(IDS()).logits, back.eval().forward(IDS()).logits));
-        assert.ok(d <= 1e-6, `logits differ by ${d} after the HF round trip`);
+        // Same weights; a llama block's separate q/k/v matmuls round differently from the fused
+        // projection it comes back as, so the bound is fp32 rounding over the logits' magnitude.
+        const [d, mag] = tidy(() => {
+          const ref = model.eval().forward(IDS()).logits;
+          return [maxAbsDiff(ref, back.eval().forward(IDS()).logits), ref.abs().max().item()];
+        });
+        const tol = cfg.block_type === 'llama' ? 64 * 2 ** -23 * Math.max(1, mag) : 1e-6;
+        assert.ok(d <= tol, `logits differ by ${d} after the HF round trip (bound ${tol})`);
         if (cfg.block_type === 'sequential') sameTensors(model.stateDict(), back.stateDict());
         // and HF -> OLMo -> HF gives the same HF tensors back
         const dir2 = tmp();

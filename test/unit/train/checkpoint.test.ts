@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { Tensor, keep, randn, tensor, tidy } from '../../../src';
+import { Tensor, getRngState, keep, randn, tensor, tidy } from '../../../src';
 import { CheckpointError, Checkpointer, CheckpointPayload, WriteFs, disposeCheckpoint, latestCheckpoint, listCheckpoints, loadCheckpoint } from '../../../src/train/checkpoint';
 
 function payload(step: number): CheckpointPayload {
@@ -15,7 +15,7 @@ function payload(step: number): CheckpointPayload {
   return {
     model: new Map<string, Tensor>([['transformer.wte.weight', w]]),
     optimizer: { tensors: { exp_avg: { 'transformer.wte.weight': m } }, values: { step: { 'transformer.wte.weight': step }, grad_norm_exp_avg: {}, groups: [{ lr: 1e-3, initial_lr: 1e-3, weight_decay: 0 }] } },
-    trainer: { global_step: step, global_train_examples_seen_this_epoch: step * 4, global_train_tokens_seen: step * 64, epoch: 0, rng: { cpu: 'AAAA' } },
+    trainer: { global_step: step, global_train_examples_seen_this_epoch: step * 4, global_train_tokens_seen: step * 64, epoch: 0, rng: { cpu: Buffer.from(getRngState()).toString('base64') } },
     configYaml: 'run_name: test\n',
   };
 }
