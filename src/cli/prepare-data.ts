@@ -38,6 +38,7 @@ export function register(program: Command): void {
     .addHelpText('after', HELP)
     .action(async (inputs: string[], opts: Opts) => {
       const data = await import('../data');
+      const path = await import('node:path');
       const { stopOnSignals } = await import('./signals');
       const showProgress = opts.progress !== false && !opts.quiet && process.stderr.isTTY;
       const stop = stopOnSignals('prepare-data');
@@ -51,9 +52,11 @@ export function register(program: Command): void {
       if (opts.brown) {
         if (inputs.length) throw new Error('--brown takes no input files');
         if (opts.output) {
-          const s = await stop.run(() => data.prepareData({ inputs: [data.brownJsonl()], output: opts.output!, tokenizer, dtype: opts.dtype, workers: opts.workers, overwrite: opts.overwrite, onProgress, signal: stop.signal }));
-          if (showProgress) process.stderr.write('\n');
-          console.log(data.formatSummary(s));
+          // Tokenized once into the cache, then copied: a second folder costs a copy.
+          const r = await stop.run(() => data.copyBrownTo(opts.output!, { tokenizer, dtype: opts.dtype, workers: opts.workers, overwrite: opts.overwrite, onProgress, signal: stop.signal }));
+          if (showProgress && r.source.created) process.stderr.write('\n');
+          if (r.source.summary) console.log(data.formatSummary(r.source.summary));
+          console.log(`prepared: ${path.resolve(opts.output)} (the Brown corpus, ${r.source.created ? 'tokenized into' : 'copied from'} ${r.source.dir})\n${r.paths.join('\n')}`);
           return;
         }
         const r = await stop.run(() => data.prepareBrown({ tokenizer, dtype: opts.dtype, workers: opts.workers, onProgress, signal: stop.signal }));

@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { DataError } from './errors';
-import { readPreparedManifest } from './manifest';
+import { MANIFEST, STAGING_PREFIX, readPreparedManifest } from './manifest';
 import { PrepareSummary, prepareData } from './prepare';
 import { acquireFolderLock } from '../util/folder-lock';
 import { TokenDType } from './token-writer';
@@ -133,6 +133,36 @@ export async function prepareBrown(o: BrownOptions): Promise<PreparedBrown> {
     });
     return { dir, paths: summary.outputs.map((f) => f.path), created: true, summary };
   } finally {
+    lock.release();
+  }
+}
+
+/**
+ * `prepare-data --brown -o DIR`: the corpus prepared once in the cache (see prepareBrown), then
+ * copied into `output` the way prepareData publishes (locked, staged, manifest last), so a second
+ * folder costs a copy, not a tokenization. Returns the copied token files.
+ */
+export async function copyBrownTo(output: string, o: BrownOptions & { overwrite?: boolean }): Promise<{ source: PreparedBrown; paths: string[] }> {
+  const source = await prepareBrown(o);
+  fs.mkdirSync(output, { recursive: true });
+  const lock = await acquireFolderLock(output, { purpose: 'prepare-data runs' });
+  const staging = path.join(output, `${STAGING_PREFIX}${process.pid}`);
+  try {
+    const manifest = readPreparedManifest(source.dir)!;
+    const existing = fs.readdirSync(output).filter((n) => n === MANIFEST || /^part-\d{5}\.(npy|csv\.gz)$/.test(n));
+    if (existing.length && !o.overwrite) throw new DataError(`output folder already holds prepared data (${existing.slice(0, 3).join(', ')}); pass --overwrite to replace it`, { file: output });
+    fs.rmSync(staging, { recursive: true, force: true });
+    fs.mkdirSync(staging);
+    for (const f of manifest.files) for (const n of [f.path, f.metadata]) fs.copyFileSync(path.join(source.dir, n), path.join(staging, n));
+    fs.copyFileSync(path.join(source.dir, MANIFEST), path.join(staging, MANIFEST));
+    // Publish: the earlier manifest goes first, the new one last (as prepareData does).
+    fs.rmSync(path.join(output, MANIFEST), { force: true });
+    for (const n of existing) fs.rmSync(path.join(output, n), { force: true });
+    for (const f of manifest.files) for (const n of [f.metadata, f.path]) fs.renameSync(path.join(staging, n), path.join(output, n));
+    fs.renameSync(path.join(staging, MANIFEST), path.join(output, MANIFEST));
+    return { source, paths: manifest.files.map((f) => path.join(output, f.path)) };
+  } finally {
+    fs.rmSync(staging, { recursive: true, force: true });
     lock.release();
   }
 }

@@ -166,6 +166,7 @@ export function checkpointIdentity(dir: string): CheckpointIdentity {
     train = new Fields(tfile).object(raw, '');
   } catch (e) {
     if (e instanceof CheckpointError) throw e;
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new CheckpointError(`${tfile} is missing from the checkpoint`);
     throw new CheckpointError(`${tfile} is unreadable: ${(e as Error).message}`);
   }
   const trainStep = new Fields(tfile).count(train.global_step, 'global_step');

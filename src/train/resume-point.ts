@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CheckpointError, MANIFEST } from './checkpoint-files';
-import { CheckpointIdentity, checkpointIdentity } from './checkpoint-meta';
+import { CheckpointIdentity, checkpointIdentity, stepOfName } from './checkpoint-meta';
 
 /** Where a run folder resumes from, and what was noticed on the way. */
 export interface ResumePoint {
@@ -65,7 +65,14 @@ export function findResumePoint(folder: string): ResumePoint {
   if (st) {
     const target = path.resolve(folder, fs.readlinkSync(link));
     if (fs.existsSync(path.join(target, MANIFEST))) {
-      const id = checkpointIdentity(target); // throws when latest's own checkpoint disagrees with itself
+      let id: CheckpointIdentity;
+      try {
+        id = checkpointIdentity(target);
+      } catch {
+        // Damaged: loading it verifies every checksum first and names exactly what is wrong
+        // (and then its identity); never silently fall back to an older checkpoint.
+        return done(target, stepOfName(target) ?? 0);
+      }
       const newer = good.filter((c) => c.step > id.trainStep && id.runId !== null && c.id!.runId === id.runId);
       if (newer.length) {
         const n = newer[newer.length - 1]!;

@@ -35,7 +35,7 @@ const WHY: Record<string, string> = {
 };
 
 const ACTION: Record<string, string> = {
-  open: 'open', read: 'read', write: 'write to', mkdir: 'create the folder', rmdir: 'remove the folder', unlink: 'delete',
+  open: 'open', read: 'read', write: 'write to', mkdir: 'create', rmdir: 'remove the folder', unlink: 'delete',
   rename: 'rename', symlink: 'create the link', link: 'create the link', stat: 'look at', lstat: 'look at', scandir: 'list',
   fsync: 'flush to disk', copyfile: 'copy', readlink: 'read the link', access: 'access', close: 'close', ftruncate: 'truncate',
 };
