@@ -17,7 +17,7 @@ import { TextTokenizer, TokenizerSpec, loadTokenizer } from './tokenizer';
 import { writeAtomic } from './npy';
 import { MANIFEST, STAGING_PREFIX } from './manifest';
 import { FolderLock, acquireFolderLock } from '../util/folder-lock';
-import { describeFsError, isErrnoError } from '../util/fs-errors';
+import { describeFsError, isErrnoError, mkdirRecursive } from '../util/fs-errors';
 
 export { MANIFEST } from './manifest';
 
@@ -131,7 +131,7 @@ function checkPreviousOutputs(dir: string, overwrite: boolean): void {
 function makeOutputFolder(dir: string): void {
   try {
     if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) throw new DataError('the output path is a file, not a folder', { file: dir });
-    fs.mkdirSync(dir, { recursive: true });
+    mkdirRecursive(dir);
   } catch (e) {
     if (isErrnoError(e)) throw new DataError(describeFsError(e, 'the output folder'), { file: dir, cause: e });
     throw e;

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConfigError } from '../config/errors';
 import { FolderLock, LOCK_FILE } from '../util/folder-lock';
-import { describeFsError, isErrnoError } from '../util/fs-errors';
+import { describeFsError, isErrnoError, mkdirRecursive } from '../util/fs-errors';
 import { writeAtomic } from '../data/npy';
 import { findResumePoint } from './resume-point';
 
@@ -21,7 +21,7 @@ export function makeRunFolder(runDir: string): { created: boolean } {
   if (st && !st.isDirectory()) throw new ConfigError('save_folder', `${runDir} is a file, not a folder: choose another save_folder`);
   if (st) return { created: false };
   try {
-    fs.mkdirSync(runDir, { recursive: true });
+    mkdirRecursive(runDir);
   } catch (e) {
     if (isErrnoError(e)) throw new ConfigError('save_folder', `${describeFsError(e, `the run folder ${runDir}`)}`);
     throw e;

@@ -1,5 +1,7 @@
 // File-system errors in words: turns Node's errno errors (ENOSPC, EROFS, EACCES, EEXIST, ...) into a
 // sentence naming the path and what is wrong, for the CLI and for start-up checks of run folders.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 /** Node's system error shape (fs calls set code, syscall and path). */
 export interface ErrnoError extends Error {
@@ -54,4 +56,21 @@ export function describeFsError(e: ErrnoError, what?: string): string {
   const target = what ?? e.path ?? '';
   const dest = e.dest && !what ? ` -> ${e.dest}` : '';
   return `cannot ${action} ${target}${dest}: ${errnoReason(e.code)} (${e.code})`.replace(/ {2,}/g, ' ');
+}
+
+/**
+ * fs.mkdirSync(dir, {recursive: true}), but failing with the real reason: Node's recursive mkdir
+ * reports ENOENT where the first missing folder cannot be created (e.g. EROFS on a read-only
+ * file system); this retries that one folder alone to surface its own error.
+ */
+export function mkdirRecursive(dir: string): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    if ((e as ErrnoError).code !== 'ENOENT') throw e;
+    let first = path.resolve(dir);
+    while (!fs.existsSync(path.dirname(first)) && path.dirname(first) !== first) first = path.dirname(first);
+    fs.mkdirSync(first); // throws the real error (or succeeds, and the retry below finishes the job)
+    fs.mkdirSync(dir, { recursive: true });
+  }
 }
