@@ -93,6 +93,11 @@ export function validateTrainerState(raw: unknown, file: string, rngBytes?: numb
   if (t.data_fingerprint !== undefined) f.string(t.data_fingerprint, 'data_fingerprint');
   if (t.run_id !== undefined) f.string(t.run_id, 'run_id');
   if (t.skipped_steps !== undefined) f.count(t.skipped_steps, 'skipped_steps');
+  if (t.bolt_on_warmup !== undefined) {
+    const b = t.bolt_on_warmup;
+    if (!Array.isArray(b) || b.length !== 2) f.fail('bolt_on_warmup', b, 'a [start, end] pair');
+    (b as unknown[]).forEach((v, i) => f.count(v, `bolt_on_warmup.${i}`));
+  }
   if (t.clip !== undefined) {
     if (!Array.isArray(t.clip)) f.fail('clip', t.clip, 'a list');
     (t.clip as unknown[]).forEach((c, i) => {

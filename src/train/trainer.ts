@@ -19,7 +19,7 @@ import { checkBatchTokenIds, checkDataAgainstModel } from '../data/token-ids';
 import type { FolderLock } from '../util/folder-lock';
 import type { OLMo } from '../model/olmo';
 import type { Optimizer } from '../optim/optimizer';
-import { Scheduler, buildScheduler, scheduleAt } from '../optim/scheduler';
+import { Scheduler, boltOnWarmup, buildScheduler, scheduleAt, schedulerPosition } from '../optim/scheduler';
 import { autocast, noGrad } from '../tensor/autograd';
 import { scalar, tensor } from '../tensor/creation';
 import { getRngState, manualSeed, setRngState } from '../tensor/random';
@@ -172,7 +172,7 @@ export class Trainer extends EventEmitter {
         keepUnsharded: cfg.save_num_unsharded_checkpoints_to_keep,
       });
       this.checkpointer.removeStale();
-      if (plan.resumeFrom) await this.restore(plan.resumeFrom);
+      if (plan.resumeFrom) await this.restore(plan.resumeFrom, plan.resumeKind === 'own' ? 'own' : 'load_path');
       if (typeof this.state.run_id !== 'string') this.state.run_id = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
       for (const n of checkLaterCheckpoints(this.runDir, this.state.global_step, cfg.save_overwrite)) this.notice(n);
       // Everything is validated: from here on the folder is written.
@@ -211,9 +211,18 @@ export class Trainer extends EventEmitter {
     if (this.o.console !== false) this.notice(b.render());
   }
 
-  /** Loads weights (and optimizer/trainer state unless reset_*), checking shapes and the data. */
-  private async restore(where: string): Promise<void> {
+  /**
+   * Loads weights (and optimizer/trainer state unless reset_*), checking shapes and the data.
+   * reset_* and restore_dataloader: false apply to a start from load_path (as in OLMo, where a run
+   * is started from load_path); a run resuming its own checkpoint continues it whole (a crash
+   * restart must not reset the optimizer again), keeping the bolt-on warmup that start set up,
+   * and restarts the data order only when the data changed.
+   */
+  private async restore(where: string, kind: 'own' | 'load_path'): Promise<void> {
     const ck = await loadCheckpoint(where);
+    const own = kind === 'own';
+    const resetOptimizer = !own && this.cfg.reset_optimizer_state;
+    const resetTrainer = !own && this.cfg.reset_trainer_state;
     try {
       const params = new Map(this.model.namedParameters().map((p) => [p.name, p.tensor]));
       for (const [name, p] of params) {
@@ -225,9 +234,9 @@ export class Trainer extends EventEmitter {
       const extra = [...ck.model.keys()].filter((n) => !params.has(n));
       if (extra.length) throw new CheckpointError(`${ck.dir}: unexpected weights in the checkpoint: ${extra.slice(0, 3).join(', ')}`);
       // Everything is checked before anything is copied, so a bad checkpoint never loads in part.
-      if (!this.cfg.reset_optimizer_state) {
-        const own = this.optimizer.stateDict().tensors;
-        for (const [kind, byName] of Object.entries(own)) {
+      if (!resetOptimizer) {
+        const mineAll = this.optimizer.stateDict().tensors;
+        for (const [kind, byName] of Object.entries(mineAll)) {
           for (const [name, mine] of Object.entries(byName)) {
             const t = ck.optimizer.tensors[kind]?.[name];
             if (!t) throw new CheckpointError(`${ck.dir}: the optimizer state has no ${kind} for '${name}' (another optimizer? set reset_optimizer_state: true to start it afresh)`);
@@ -237,14 +246,15 @@ export class Trainer extends EventEmitter {
         }
       }
       const st = ck.trainer;
-      if (!this.cfg.reset_trainer_state && this.cfg.restore_dataloader && st.data_fingerprint && st.data_fingerprint !== this.fingerprint) {
+      const dataChanged = !!st.data_fingerprint && st.data_fingerprint !== this.fingerprint;
+      if (!resetTrainer && this.cfg.restore_dataloader && dataChanged) {
         throw new CheckpointError(`${ck.dir} was trained on different data (files, sizes, seed or batch shape changed); set restore_dataloader: false to continue on the new data`);
       }
       noGrad(() => { for (const [name, p] of params) p.copy_(ck.model.get(name)!); });
-      if (!this.cfg.reset_optimizer_state) this.optimizer.loadStateDict(ck.optimizer);
-      if (!this.cfg.reset_trainer_state) {
+      if (!resetOptimizer) this.optimizer.loadStateDict(ck.optimizer);
+      if (!resetTrainer) {
         this.state = { ...st };
-        if (!this.cfg.restore_dataloader) this.state.global_train_examples_seen_this_epoch = 0;
+        if (!this.cfg.restore_dataloader && (!own || dataChanged)) this.state.global_train_examples_seen_this_epoch = 0;
         if (st.rng.cpu) setRngState(Uint8Array.from(Buffer.from(st.rng.cpu, 'base64')));
         const clip = st.clip as { max_grad_norm: number | null; max_grad_norm_ratio: number | null }[] | undefined;
         clip?.forEach((c, i) => {
@@ -252,6 +262,15 @@ export class Trainer extends EventEmitter {
           if (g) { g.maxGradNorm = c.max_grad_norm; g.maxGradNormRatio = c.max_grad_norm_ratio; }
         });
       }
+      // OLMo (scripts/train.py): a fresh optimizer on a trained model warms up again, from where
+      // the schedule is to t_warmup later (in the schedule's units); kept in the trainer state so
+      // the run's own restarts keep it.
+      if (resetOptimizer && !resetTrainer) {
+        const at = schedulerPosition(this.cfg, this.progress()).current;
+        this.state.bolt_on_warmup = [at, Math.trunc(at + this.cfg.scheduler.t_warmup)];
+      }
+      const bolt = this.state.bolt_on_warmup as [number, number] | undefined;
+      if (Array.isArray(bolt) && bolt.length === 2) this.scheduler = boltOnWarmup(buildScheduler(this.cfg.scheduler), bolt[0], bolt[1]);
       this.lastCheckpoint = ck.dir;
       this.savedStep = this.state.global_step;
       this.emit('resume', ck.dir, this.state.global_step);

@@ -134,3 +134,22 @@ test('resume follows `latest`: --no-resume moves an earlier run aside, a copied 
   assert.match(late.stderr, /save_overwrite: \S+\/run already holds step12, beyond step 4 where this run starts; saving there would fail later/);
   assert.equal(readRecords(other.run).length, n, 'nothing trained');
 });
+
+test('a run started from load_path with reset_optimizer_state warms up again, and its own restarts continue it (no second reset)', async () => {
+  const sb = sandbox('reset');
+  assertExit(await train(sb.config, ['--max_duration=6', '--save_interval=6']), 0, 'the model to start from');
+  const from = ['--load_path', path.join(sb.run, 'step6'), '--reset_optimizer_state=true', '--max_duration=12', '--save_interval=2'];
+  const full = path.join(sb.dir, 'full'), split = path.join(sb.dir, 'split');
+  assertExit(await train(sb.config, [...from, `--save_folder=${full}`]), 0, 'uninterrupted');
+  assertExit(await train(sb.config, [...from, `--save_folder=${split}`, '--stop_at=8']), 0, 'first part');
+  const second = await train(sb.config, [...from, `--save_folder=${split}`]);
+  assertExit(second, 0, 'restart');
+  assert.equal(resumedFrom(second.stdout)?.step, 8, 'the restart resumes its own step 8, not load_path');
+  const lr = (run: string) => readRecords(run).map((r) => r['optim/learning_rate_group0'] as number);
+  const loss = (run: string) => readRecords(run).map((r) => r['train/CrossEntropyLoss']);
+  // Bolt-on warmup (OLMo's BoltOnWarmupScheduler): from 0 at step 6 up to the schedule at step 6 + t_warmup (3).
+  const l = lr(full);
+  assert.ok(l[0]! > 0 && l[0]! < l[1]! && l[1]! < l[2]!, `warming up again: ${l.slice(0, 4)}`);
+  assert.deepEqual(lr(split), l, 'the same learning rates across the restart');
+  assert.deepEqual(loss(split), loss(full), 'the same losses: the optimizer state was restored, not reset again');
+});
