@@ -101,8 +101,11 @@ export async function inspectBatches(o: InspectOptions): Promise<InspectedInstan
   const seqLen = need(o.maxSequenceLength ?? cfg.model?.max_sequence_length, 'model.max_sequence_length', '--seq-len');
   const B = need(o.globalBatchSize ?? cfg.global_train_batch_size, 'global_train_batch_size', '--batch-size');
   const tokId = need(o.tokenizer ?? cfg.tokenizer?.identifier, 'tokenizer.identifier', '--tokenizer');
-  const tok = await loadTokenizer({ identifier: tokId, eosTokenId: o.eosTokenId ?? cfg.model?.eos_token_id, padTokenId: o.padTokenId ?? cfg.model?.pad_token_id });
-  const ds: MemMapDataset = buildMemmapDataset(data, { maxSequenceLength: seqLen, padTokenId: tok.padTokenId });
+  // Inspection only decodes: the model's EOS/pad ids need not be the tokenizer's special tokens
+  // (they are checked when they are given explicitly).
+  const explicit = o.eosTokenId !== undefined || o.padTokenId !== undefined;
+  const tok = await loadTokenizer(explicit ? { identifier: tokId, eosTokenId: o.eosTokenId, padTokenId: o.padTokenId } : { identifier: tokId });
+  const ds: MemMapDataset = buildMemmapDataset(data, { maxSequenceLength: seqLen, padTokenId: o.padTokenId ?? cfg.model?.pad_token_id ?? tok.padTokenId });
   const steps = [...new Set(o.steps)].sort((a, b) => a - b);
   for (const s of steps) if (!Number.isInteger(s) || s < 1) throw new DataError(`steps are 1-based integers, got ${s}`, { key: 'step' });
 
