@@ -200,7 +200,8 @@ export class Trainer extends EventEmitter {
     const tokens = this.tokensPerBatch;
     b.set('run folder', this.runDir);
     b.set('model', `${this.model.numParams().toLocaleString('en-US')} parameters, ${cfg.model.n_layers} layers, d_model ${cfg.model.d_model}, ${cfg.precision ?? 'fp32'}`);
-    b.set('device', `cpu, ${this.o.numThreads ?? Math.max(1, os.cpus().length)} threads`);
+    const threads = this.o.numThreads ?? Math.max(1, os.cpus().length);
+    b.set('device', `cpu, ${threads} thread${threads === 1 ? '' : 's'}`);
     b.set('data', `${this.dataset.length.toLocaleString('en-US')} instances (${this.dataset.paths.length} file${this.dataset.paths.length === 1 ? '' : 's'}, ${this.dataset.dtype})`);
     b.set('batch', `${cfg.global_train_batch_size} x ${cfg.model.max_sequence_length} = ${tokens.toLocaleString('en-US')} tokens per step (micro-batch ${cfg.device_train_microbatch_size})`);
     b.set('duration', `${cfg.max_duration} (${maxSteps(parseDuration(cfg.max_duration), this.progress())} steps)`);

@@ -18,6 +18,7 @@ test('inspect-data shows what each step of each epoch trained on', async () => {
   const sb = sandbox('epochs', 3); // 3 batches of 4 per epoch
   const cfg = loadTrainConfig(sb.config, collectOverrideArgs(['--max_duration=3ep', '--save_interval=1000']));
   const trainer = new Trainer(cfg, { numThreads: 1, console: false });
+  trainer.on('banner', (b: Trainer['banner']) => b.set('memory', 'added by a listener'));
   const trained: number[][] = [];
   const t = trainer as unknown as { trainStep: (b: LoaderBatch) => unknown };
   const step = t.trainStep.bind(trainer);
@@ -25,6 +26,8 @@ test('inspect-data shows what each step of each epoch trained on', async () => {
   try {
     const r = await trainer.fit();
     assert.equal(r.globalStep, 9);
+    assert.equal(trainer.banner.get('memory'), 'added by a listener', 'listeners of \'banner\' add lines before it is shown');
+    assert.equal(trainer.banner.get('start'), 'fresh (no checkpoint to resume)');
   } finally {
     trainer.close();
   }
