@@ -29,7 +29,7 @@ export interface PrepareOptions {
   output: string;
   /** Tokenizer and its EOS/pad ids. */
   tokenizer: TokenizerSpec;
-  /** Token dtype (default uint16; uint32 for vocabularies over 65536). */
+  /** Token dtype (default: uint16, or uint32 for vocabularies over 65536). */
   dtype?: TokenDType;
   /** Tokens per output file before rolling over (default 512Mi, OLMo's). */
   maxTokensPerFile?: number;
@@ -164,12 +164,13 @@ function publish(dir: string, staging: string, outputs: WrittenFile[]): WrittenF
  */
 export async function prepareData(o: PrepareOptions): Promise<PrepareSummary> {
   const t0 = performance.now();
-  const dtype = o.dtype ?? 'uint16';
-  if (dtype !== 'uint16' && dtype !== 'uint32') throw new DataError(`expected uint16 or uint32, got ${JSON.stringify(dtype)}`, { key: 'dtype' });
+  if (o.dtype !== undefined && o.dtype !== 'uint16' && o.dtype !== 'uint32') throw new DataError(`expected uint16 or uint32, got ${JSON.stringify(o.dtype)}`, { key: 'dtype' });
   const onError = o.onError ?? 'fail';
   if (onError !== 'skip' && onError !== 'fail') throw new DataError(`expected skip or fail, got ${JSON.stringify(onError)}`, { key: 'onError' });
   const files = expandInputs(o.inputs);
   const tok = await loadTokenizer(o.tokenizer);
+  // Default: the smallest dtype that holds every id (uint32 for vocabularies over 65,536, e.g. dolma2's).
+  const dtype: TokenDType = o.dtype ?? (tok.vocabSize - 1 > DTYPE_MAX.uint16 ? 'uint32' : 'uint16');
   if (tok.vocabSize - 1 > DTYPE_MAX[dtype]) {
     throw new DataError(`${tok.identifier} has ${tok.vocabSize} ids, more than ${dtype} holds; use --dtype uint32`, { key: 'dtype' });
   }

@@ -44,6 +44,19 @@ test('uint32 prepare-data output is read as uint32 from its manifest; a conflict
   assert.throws(() => buildMemmapDataset({ paths: [out, rawFile] }, { maxSequenceLength: 8 }), /raw\.npy has no prepare-data manifest, so it would be read as uint16 \(OLMo's default\), but .* holds uint32 tokens; set data\.memmap_dtype/);
 });
 
+test('prepare-data picks uint32 by itself for a vocabulary over 65,536 (cl100k, like OLMo 2\'s dolma2), and train reads it so', async () => {
+  const dir = tmpDir();
+  const input = path.join(dir, 'docs.jsonl');
+  fs.writeFileSync(input, DOCS.map((text) => JSON.stringify({ text })).join('\n') + '\n');
+  const out = path.join(dir, 'cl100k');
+  const s = await prepareData({ inputs: [input], output: out, tokenizer: { identifier: 'cl100k' }, workers: 0 });
+  assert.equal(s.dtype, 'uint32');
+  const ds = buildMemmapDataset({ paths: [out] }, { maxSequenceLength: 4 });
+  assert.equal(ds.dtype, 'uint32');
+  const ids = Array.from({ length: ds.length }, (_, i) => Array.from(ds.readTokens(i))).flat();
+  assert.ok(Math.max(...ids) > 65535, 'ids above uint16 read intact (the EOS id is 100257)');
+});
+
 test('unfinished, edited or damaged prepare-data folders are refused, naming the file and saying how to redo them', async () => {
   const out = await prepared('uint16');
   const copy = (name: string, edit: (d: string) => void): string => {
