@@ -45,8 +45,10 @@ export function register(program: Command): void {
       if (opts.onNonfinite !== 'error' && opts.onNonfinite !== 'skip') throw new InvalidArgumentError(`--on-nonfinite must be 'error' or 'skip', got '${opts.onNonfinite}'`);
       const { loadTrainConfig } = await import('../config');
       const { collectOverrideArgs } = await import('../config/overrides');
-      const { Trainer, NonFiniteError } = await import('../train/trainer');
       const cfg = loadTrainConfig(file, collectOverrideArgs(words), { onWarning: (m) => process.stderr.write(`olmo-ts: warning: ${m}\n`) });
+      // Refused keys fail here, before libtorch loads (the Trainer checks again, for API users).
+      (await import('../config/unsupported')).checkUnsupportedKeys(cfg);
+      const { Trainer, NonFiniteError } = await import('../train/trainer');
       const trainer = new Trainer(cfg, {
         numThreads: opts.threads,
         handleSignals: true,
