@@ -61,7 +61,6 @@ export const UNSUPPORTED_KEYS: readonly UnsupportedKey[] = [
   { key: 'load_path_sharded_checkpointer', action: 'ignore', reason: 'olmo-ts has one checkpoint format (complete, unsharded)' },
   { key: 'new_style_checkpoints', action: 'ignore', reason: 'deprecated in OLMo; olmo-ts has one checkpoint format' },
   { key: 'no_pre_train_checkpoint', action: 'ignore', reason: 'olmo-ts never writes a checkpoint before the first step (as if it were true)' },
-  { key: 'save_data_indices', action: 'ignore', reason: 'olmo-ts writes no data-indices/ logs; `olmo-ts inspect-data STEP --run DIR` rebuilds any step\'s batch from the run\'s data order' },
   // -- bookkeeping OLMo computes or uses only for W&B --
   { key: 'device_train_batch_size', action: 'ignore', reason: 'computed as global_train_batch_size / world size (as OLMo does)' },
   { key: 'device_train_grad_accum', action: 'ignore', reason: 'computed from the batch sizes (as OLMo does)' },

@@ -32,6 +32,9 @@ import { buildDataset, buildModel, buildOptimizer, dataFingerprint, epochIndices
 import { RunSinks, SpeedMonitor, createMetricsSinks, trainStepMetrics } from './logging';
 import { StartupBanner } from './logging/banner';
 import { StartPlan, checkLaterCheckpoints, lockRunFolder, makeRunFolder, moveEarlierRunAside, planStart, removeIfCreatedAndEmpty, writeRunConfig } from './run-folder';
+import { DataParallel } from '../dist/data-parallel';
+import { ProcessGroup } from '../dist/process-group';
+import { DataIndicesLog } from './data-indices';
 
 /** Why fit() returned. */
 export type StopReason = 'max_duration' | 'stop_at' | 'time_limit' | 'signal' | 'aborted' | 'data_exhausted' | 'dry_run';
@@ -63,6 +66,14 @@ export interface TrainerOptions {
    * save_overwrite, which moves that run aside to `<save_folder>.previous-<time>`.
    */
   autoResume?: boolean;
+  /**
+   * The process group of a data-parallel run. Default: joined from the launch environment
+   * (RANK/WORLD_SIZE/MASTER_ADDR/... as torchrun or `olmo-ts launch` set them, or Slurm's), which is a
+   * group of one process when none is set. The trainer closes a group it joined itself.
+   */
+  processGroup?: ProcessGroup;
+  /** Overlap the gradient all-reduce with backward (default false: measured slower on Gloo/CPU, see bench/RESULTS.md). */
+  overlapGradReduce?: boolean;
 }
 
 /** What fit() returns. */
@@ -117,6 +128,11 @@ export class Trainer extends EventEmitter {
   private readonly configWarnings: string[];
   /** The start-up banner (printed before the first step; add lines on the 'banner' event). */
   readonly banner = new StartupBanner();
+  /** The data-parallel group (a group of one process for a single-process run). */
+  pg!: ProcessGroup;
+  private ownsPg = false;
+  private dp!: DataParallel;
+  private indicesLog: DataIndicesLog | null = null;
 
   constructor(cfg: TrainConfig, opts: TrainerOptions = {}) {
     super();
@@ -125,6 +141,11 @@ export class Trainer extends EventEmitter {
     this.runDir = path.resolve(cfg.save_folder);
     if (cfg.precision === 'amp_fp16') throw new ConfigError('precision', 'amp_fp16 needs CUDA (fp16 autocast); use amp_bf16 or fp32 on CPU');
     this.configWarnings = checkUnsupportedKeys(cfg);
+  }
+
+  /** Whether this process writes the run's shared outputs (rank 0). */
+  get isMain(): boolean {
+    return !this.pg || this.pg.rank === 0;
   }
 
   private get tokensPerBatch(): number {
@@ -145,21 +166,27 @@ export class Trainer extends EventEmitter {
    */
   private async setup(): Promise<void> {
     const cfg = this.cfg;
-    setNumThreads(this.o.numThreads ?? Math.max(1, os.cpus().length));
-    for (const w of this.configWarnings) this.notice(`warning: ${w}`);
-    const { created } = makeRunFolder(this.runDir);
+    this.ownsPg = !this.o.processGroup;
+    this.pg = this.o.processGroup ?? (await ProcessGroup.init());
+    deriveBatchSizes(cfg, this.pg.size); // the global batch must split evenly over the ranks
+    setNumThreads(this.o.numThreads ?? defaultThreads());
+    if (this.isMain) for (const w of this.configWarnings) this.notice(`warning: ${w}`);
+    let created = false;
     try {
-      // One process writes a run folder: global rank 0 (other ranks never touch the lock).
-      if ((Number(process.env.RANK) || 0) === 0) this.lock = lockRunFolder(this.runDir);
+      // One process writes a run folder, rank 0, and holds its lock; the other ranks only read it.
+      if (this.isMain) {
+        created = makeRunFolder(this.runDir).created;
+        this.lock = lockRunFolder(this.runDir);
+      }
       const plan = planStart(this.runDir, { autoResume: this.o.autoResume ?? true, loadPath: cfg.load_path, saveOverwrite: cfg.save_overwrite });
-      for (const n of plan.notes) this.notice(n);
+      if (this.isMain) for (const n of plan.notes) this.notice(n);
       // Data first: a bad path fails in milliseconds, before a large model is built.
       this.dataset = buildDataset(cfg);
       if (this.dataset.length < cfg.global_train_batch_size) {
         throw new ConfigError('global_train_batch_size', `the dataset has ${this.dataset.length} instances of ${cfg.model.max_sequence_length} tokens, fewer than one batch of ${cfg.global_train_batch_size}`);
       }
       const dataWarnings = checkDataAgainstModel(this.dataset, { embeddingSize: embeddingSize(cfg.model), vocabSize: cfg.model.vocab_size, eosTokenId: cfg.model.eos_token_id, tokenizer: cfg.tokenizer.identifier });
-      for (const w of dataWarnings) this.notice(`warning: ${w}`);
+      if (this.isMain) for (const w of dataWarnings) this.notice(`warning: ${w}`);
       manualSeed(cfg.seed);
       this.model = buildModel(cfg);
       this.optimizer = buildOptimizer(cfg, this.model);
@@ -171,15 +198,24 @@ export class Trainer extends EventEmitter {
         unshardedInterval: cfg.save_interval_unsharded,
         keepUnsharded: cfg.save_num_unsharded_checkpoints_to_keep,
       });
-      this.checkpointer.removeStale();
+      // Only rank 0 writes checkpoints; every rank reads the one to resume from once rank 0 has
+      // cleaned up what a killed writer left behind.
+      if (this.isMain) this.checkpointer.removeStale();
+      await this.pg.barrier();
       if (plan.resumeFrom) await this.restore(plan.resumeFrom, plan.resumeKind === 'own' ? 'own' : 'load_path');
       if (typeof this.state.run_id !== 'string') this.state.run_id = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
-      for (const n of checkLaterCheckpoints(this.runDir, this.state.global_step, cfg.save_overwrite)) this.notice(n);
-      // Everything is validated: from here on the folder is written.
-      if (!cfg.dry_run) {
+      if (this.isMain) for (const n of checkLaterCheckpoints(this.runDir, this.state.global_step, cfg.save_overwrite)) this.notice(n);
+      this.dp = new DataParallel(this.pg, this.model.parameters(), { overlap: this.o.overlapGradReduce });
+      await this.dp.broadcastParams(); // every rank starts from rank 0's weights, as DDP does
+      // Everything is validated: from here on the folder is written (by rank 0; then every rank's
+      // data-indices file, once an earlier run has been moved aside).
+      if (this.isMain && !cfg.dry_run) {
         if (plan.moveAside.length) this.notice(`--no-resume: moved the earlier run in ${this.runDir} aside to ${moveEarlierRunAside(this.runDir, plan.moveAside)}`);
         writeRunConfig(this.runDir, trainConfigToYaml(cfg));
       }
+      await this.pg.barrier();
+      if (cfg.save_data_indices && !cfg.dry_run) this.indicesLog = new DataIndicesLog(this.runDir, this.pg.rank);
+      if (!this.isMain) return; // metrics are rank 0's to write
       this.sinks = createMetricsSinks({
         runDir: this.runDir,
         console: this.o.console === false ? false : { totalSteps: maxSteps(parseDuration(cfg.max_duration), this.progress()), interval: cfg.console_log_interval },
@@ -188,7 +224,7 @@ export class Trainer extends EventEmitter {
     } catch (e) {
       this.lock?.release();
       this.lock = null;
-      removeIfCreatedAndEmpty(this.runDir, created);
+      if (this.isMain) removeIfCreatedAndEmpty(this.runDir, created);
       throw e;
     }
   }
@@ -200,8 +236,8 @@ export class Trainer extends EventEmitter {
     const tokens = this.tokensPerBatch;
     b.set('run folder', this.runDir);
     b.set('model', `${this.model.numParams().toLocaleString('en-US')} parameters, ${cfg.model.n_layers} layers, d_model ${cfg.model.d_model}, ${cfg.precision ?? 'fp32'}`);
-    const threads = this.o.numThreads ?? Math.max(1, os.cpus().length);
-    b.set('device', `cpu, ${threads} thread${threads === 1 ? '' : 's'}`);
+    const threads = this.o.numThreads ?? defaultThreads();
+    b.set('device', `cpu, ${threads} thread${threads === 1 ? '' : 's'}${this.pg.size > 1 ? `; rank ${this.pg.rank} of ${this.pg.size} (data parallel)` : ''}`);
     b.set('data', `${this.dataset.length.toLocaleString('en-US')} instances (${this.dataset.paths.length} file${this.dataset.paths.length === 1 ? '' : 's'}, ${this.dataset.dtype})`);
     b.set('batch', `${cfg.global_train_batch_size} x ${cfg.model.max_sequence_length} = ${tokens.toLocaleString('en-US')} tokens per step (micro-batch ${cfg.device_train_microbatch_size})`);
     b.set('duration', `${cfg.max_duration} (${maxSteps(parseDuration(cfg.max_duration), this.progress())} steps)`);
@@ -282,10 +318,17 @@ export class Trainer extends EventEmitter {
 
   /** Writes a checkpoint of the current state (in the background; returns its promise). */
   saveCheckpoint(opts: { ephemeral?: boolean } = {}): Promise<string> {
+    if (!this.isMain) {
+      // Every rank holds the same model: rank 0 alone writes it.
+      this.savedStep = this.state.global_step;
+      this.lastCheckpoint = path.join(this.runDir, `step${this.state.global_step}`);
+      return Promise.resolve(this.lastCheckpoint);
+    }
     const trainer: TrainerState = {
       ...this.state,
       rng: { cpu: Buffer.from(getRngState()).toString('base64') },
       data_fingerprint: this.fingerprint,
+      world_size: this.pg.size,
       clip: this.optimizer.groups.map((g) => ({ max_grad_norm: g.maxGradNorm, max_grad_norm_ratio: g.maxGradNormRatio })),
     };
     const model = new Map(this.model.namedParameters().map((p) => [p.name, p.tensor]));
@@ -314,7 +357,7 @@ export class Trainer extends EventEmitter {
   }
 
   /** One optimizer step over a global batch; returns the step's metrics (OLMo names). // SYNC */
-  private trainStep(batch: LoaderBatch): StepMetrics | null {
+  private async trainStep(batch: LoaderBatch): Promise<StepMetrics | null> {
     const cfg = this.cfg;
     const [B, T] = batch.shape;
     // OLMo's split_batch: chunks of device_train_microbatch_size rows (the last may be smaller);
@@ -323,7 +366,7 @@ export class Trainer extends EventEmitter {
     const microBatches = Math.ceil(B / rowsPer);
     const amp = cfg.precision === 'amp_bf16';
     this.optimizer.zeroGrad();
-    const { ce, z } = tidy(() => {
+    const local = tidy(() => {
       let ceSum: Tensor = scalar(0);
       let zSum: Tensor | null = cfg.softmax_auxiliary_loss ? scalar(0) : null;
       for (let r0 = 0; r0 < B; r0 += rowsPer) {
@@ -339,12 +382,17 @@ export class Trainer extends EventEmitter {
           // The inner tidy frees the logits before backward (only autograd's saved tensors stay).
           const m = tidy(() => nextTokenLoss(amp ? autocast(forward) : forward(), labels, { zLoss: zSum !== null, divisor: microBatches }));
           if (zSum) zSum = keep(zSum.add(m.z!));
+          this.dp.beforeBackward(r0 + rows >= B);
           m.loss.backward();
           ceSum = keep(ceSum.add(m.ce));
         });
       }
       return { ce: ceSum.item(), z: zSum ? zSum.item() : null };
     });
+    // Data parallel: average the gradients, and the loss metrics as OLMo reduces them, across ranks.
+    await this.dp.syncGradients();
+    const [ce, zMean] = await this.dp.mean([local.ce, local.z ?? 0]);
+    const z = local.z === null ? null : zMean!;
     const step = this.state.global_step;
     const clip = this.optimizer.clipGradsAndCollectMetrics(step);
     const bad: [string, number] | null = !Number.isFinite(ce) ? ['train/CrossEntropyLoss', ce]
@@ -397,6 +445,8 @@ export class Trainer extends EventEmitter {
         const loader = new DataLoader({
           dataset: this.dataset,
           globalIndices: epochIndices(cfg, this.dataset, (cfg.epoch ?? 0) + this.state.epoch, this.runDir),
+          rank: this.pg.rank,
+          worldSize: this.pg.size,
           globalBatchSize: cfg.global_train_batch_size,
           startIndex: this.state.global_train_examples_seen_this_epoch,
           dropLast: true,
@@ -410,15 +460,17 @@ export class Trainer extends EventEmitter {
             // in these turns (awaiting an already-prefetched batch alone does not yield to libuv).
             await new Promise<void>((resolve) => setImmediate(resolve));
             this.throwSaveError();
-            const stop = this.shouldStop(t0);
+            const stop = await this.agreeToStop(this.shouldStop(t0));
             if (stop) { stoppedBy = stop; break epochs; }
             checkBatchTokenIds(batch, this.dataset, embeddingSize(cfg.model));
-            const [B, T] = batch.shape;
+            const [B, T] = batch.shape; // this rank's device batch
+            const W = this.pg.size;
             const tStep = Date.now();
             this.state.global_step += 1;
-            this.state.global_train_examples_seen_this_epoch += B;
-            this.state.global_train_tokens_seen += B * T;
-            const metrics = this.trainStep(batch);
+            this.state.global_train_examples_seen_this_epoch += B * W;
+            this.state.global_train_tokens_seen += B * T * W;
+            this.indicesLog?.record(this.state.global_step, batch.index);
+            const metrics = await this.trainStep(batch);
             const stepSeconds = (Date.now() - tStep) / 1000;
             speed.record({ deviceTokens: B * T, globalTotalTokens: this.state.global_train_tokens_seen, stepSeconds, dataSeconds: loader.lastWaitMs / 1000 });
             if (!metrics) {
@@ -447,12 +499,15 @@ export class Trainer extends EventEmitter {
       this.throwSaveError();
       if (this.state.global_step > 0 && this.savedStep !== this.state.global_step) await this.saveCheckpoint();
       await this.checkpointer.flush();
+      // Every rank returns only once rank 0's final checkpoint is on disk.
+      await this.pg.barrier();
     } finally {
       // On an error (NaN, a failed save) still let a write in flight finish: the checkpoint it holds is
       // good, and the process must not exit with a half-written temp folder when it need not.
       await this.checkpointer.flush().catch(() => undefined);
       detach();
       this.sinks?.close();
+      this.indicesLog?.close();
       this.lock?.release();
     }
     return {
@@ -476,6 +531,18 @@ export class Trainer extends EventEmitter {
     this.emit('notice', message);
     if (this.sinks?.console) this.sinks.console.info(message);
     else process.stderr.write(`olmo-ts: ${message}\n`);
+  }
+
+  /**
+   * Every rank must stop before the same step: a signal or the time limit may reach ranks at
+   * different steps, so the decision is the most urgent reason any rank has. // SYNC
+   */
+  private async agreeToStop(local: StopReason | null): Promise<StopReason | null> {
+    if (this.pg.size === 1) return local;
+    const order: (StopReason | null)[] = [null, 'max_duration', 'stop_at', 'time_limit', 'aborted', 'signal'];
+    const agreed = order[await this.dp.max(order.indexOf(local))] ?? null;
+    if (agreed === 'signal' && !this.stopSignal) this.stopSignal = 'SIGTERM'; // stopped by another rank's signal
+    return agreed;
   }
 
   /** Checked before each step: the reasons to stop now. */
@@ -518,6 +585,9 @@ export class Trainer extends EventEmitter {
   /** Frees the model and optimizer state. */
   close(): void {
     this.lock?.release();
+    this.indicesLog?.close();
+    this.dp?.close();
+    if (this.ownsPg) this.pg?.close();
     void this.checkpointer?.close();
     this.optimizer?.close();
     this.model?.dispose();
@@ -528,4 +598,15 @@ export class Trainer extends EventEmitter {
 function firstNonFinite(perParam: Record<string, number>): [string, number] {
   for (const [k, v] of Object.entries(perParam)) if (!Number.isFinite(v)) return [k.replace(/\.norm$/, ' norm'), v];
   return ['optim/total_grad_norm', NaN];
+}
+
+/**
+ * Intra-op threads when not given: OMP_NUM_THREADS when set (torchrun and Slurm scripts set it),
+ * else the cores shared out among this node's ranks.
+ */
+function defaultThreads(): number {
+  const omp = Number(process.env.OMP_NUM_THREADS);
+  if (Number.isInteger(omp) && omp > 0) return omp;
+  const perNode = Number(process.env.LOCAL_WORLD_SIZE) || 1;
+  return Math.max(1, Math.floor(os.cpus().length / perNode));
 }

@@ -19,6 +19,10 @@ const LONG: Record<string, { run: string | null; why: string }> = {
     why: 'the demo part of `npm run demo` with 2 steps (its set-up script is npm test\'s pretest)',
   },
   'npm test': { run: null, why: 'it is the command running this test' },
+  'olmo-ts launch --nproc-per-node 2 -- train configs/tiny-cpu.yaml': {
+    run: 'olmo-ts launch --nproc-per-node 2 -- train configs/tiny-cpu.yaml --max_duration=2 --save_folder=runs/launch',
+    why: 'two ranks for 2 steps into their own run folder (the config\'s 300 steps take minutes)',
+  },
 };
 
 interface Block { lang: string; text: string; line: number }
@@ -72,7 +76,7 @@ test('README: every sh block runs as written in a fresh clone layout (long comma
   }
   for (const k of Object.keys(LONG)) assert.ok(used.has(k), `LONG entry "${k}" no longer appears in the README: remove it`);
   // What the walkthrough promises exists.
-  for (const f of ['data/brown-gpt2/manifest.json', 'runs/tiny-cpu/step4/model.safetensors', 'hf-tiny/config.json', 'runs/tiny-cpu/report.html', 'runs/demo/report.html']) {
+  for (const f of ['data/brown-gpt2/manifest.json', 'runs/tiny-cpu/step4/model.safetensors', 'hf-tiny/config.json', 'runs/tiny-cpu/report.html', 'runs/demo/report.html', 'runs/launch/step2/model.safetensors']) {
     assert.ok(fs.existsSync(path.join(clone, f)), `${f} was written`);
   }
 });

@@ -36,7 +36,7 @@ const HONOURED: Record<string, string> = {
   device_train_microbatch_size: 'src/train/trainer.ts', max_grad_norm: 'src/train/build.ts', max_grad_norm_ratio: 'src/train/build.ts',
   precision: 'src/train/trainer.ts', 'speed_monitor.window_size': 'src/train/trainer.ts', 'speed_monitor.gpu_flops_available': 'src/train/trainer.ts',
   console_log_interval: 'src/train/trainer.ts', softmax_auxiliary_loss: 'src/train/trainer.ts', time_limit: 'src/train/trainer.ts',
-  stop_at: 'src/train/trainer.ts',
+  stop_at: 'src/train/trainer.ts', save_data_indices: 'src/train/trainer.ts',
   // model: the OLMo model reads its config (helpers in src/config/model.ts derive some sizes).
   'model.d_model': 'src/model/block.ts', 'model.n_heads': 'src/model/block.ts', 'model.n_kv_heads': 'src/config/model.ts',
   'model.clip_qkv': 'src/model/block.ts', 'model.n_layers': 'src/model/olmo.ts', 'model.mlp_ratio': 'src/config/model.ts',
