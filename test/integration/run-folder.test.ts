@@ -82,7 +82,7 @@ test('resume follows `latest`: --no-resume moves an earlier run aside, a copied 
   // --no-resume into a folder with an earlier run: refused without save_overwrite, nothing touched.
   const refused = await train(sb.config, ['--no-resume', '--stop_at=3', '--save_overwrite=false']);
   assertExit(refused, 1, '--no-resume without save_overwrite');
-  assert.match(refused.stderr, /save_overwrite: --no-resume starts a fresh run, but .*\/run holds an earlier run \(config\.yaml, latest, metrics\.jsonl, step10, \.\.\.\): set save_overwrite: true to move it aside/);
+  assert.match(refused.stderr, /save_overwrite: --no-resume starts a fresh run, but .*\/run holds an earlier run \(config\.yaml, data-indices, latest, metrics\.jsonl, \.\.\.\): set save_overwrite: true to move it aside/);
   assert.equal(readRecords(sb.run).length, 10);
 
   // With save_overwrite the earlier run moves to a sibling folder; the new run starts clean.
