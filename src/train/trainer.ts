@@ -22,6 +22,7 @@ import { getRngState, manualSeed, setRngState } from '../tensor/random';
 import { setNumThreads } from '../tensor/runtime';
 import { keep, tidy } from '../tensor/scope';
 import type { Tensor } from '../tensor/tensor';
+import { InLoopEvaluation } from '../eval/in-loop';
 import { CheckpointError, Checkpointer, TrainerState, disposeCheckpoint, latestCheckpoint, loadCheckpoint } from './checkpoint';
 import { nextTokenLoss } from './loss';
 import { buildDataset, buildModel, buildOptimizer, dataFingerprint, epochIndices } from './build';
@@ -76,8 +77,8 @@ export interface FitResult {
 export type StepMetrics = Record<string, number>;
 
 /**
- * Trains an OLMo model as a TrainConfig describes. Events: 'step' (step, metrics), 'checkpoint'
- * (dir), 'resume' (dir, step). `await new Trainer(cfg).fit()`.
+ * Trains an OLMo model as a TrainConfig describes. Events: 'step' (step, metrics), 'eval' (step,
+ * metrics), 'checkpoint' (dir), 'resume' (dir, step). `await new Trainer(cfg).fit()`.
  */
 export class Trainer extends EventEmitter {
   readonly cfg: TrainConfig;
@@ -88,6 +89,8 @@ export class Trainer extends EventEmitter {
   private scheduler!: Scheduler;
   private checkpointer!: Checkpointer;
   private sinks: RunSinks | null = null;
+  /** The config's evaluators (null without any): run every eval_interval steps. */
+  private evaluation: InLoopEvaluation | null = null;
   private readonly o: TrainerOptions;
   private state: TrainerState = { global_step: 0, global_train_examples_seen_this_epoch: 0, global_train_tokens_seen: 0, epoch: 0, rng: {} };
   private stopSignal: NodeJS.Signals | null = null;
@@ -137,6 +140,7 @@ export class Trainer extends EventEmitter {
     this.optimizer = buildOptimizer(cfg, this.model);
     this.scheduler = buildScheduler(cfg.scheduler);
     this.fingerprint = dataFingerprint(cfg, this.dataset);
+    this.evaluation = await InLoopEvaluation.create(cfg); // eval data is read now: a bad path fails before training
     this.checkpointer = new Checkpointer(this.runDir, { keep: cfg.save_num_checkpoints_to_keep, overwrite: cfg.save_overwrite });
     this.checkpointer.removeStale();
     const resumeFrom = cfg.load_path ?? ((this.o.autoResume ?? true) ? latestCheckpoint(this.runDir) : null);
@@ -308,6 +312,8 @@ export class Trainer extends EventEmitter {
     let stoppedBy: StopReason = 'max_duration';
     const detach = this.o.handleSignals ? this.installSignalHandlers() : () => undefined;
     try {
+      // OLMo's eval_on_load: evaluate the restored checkpoint before training on.
+      if (cfg.eval_on_load && this.lastCheckpoint && this.state.global_step > 0) await this.evaluate();
       epochs: for (; this.state.epoch < epochs; this.state.epoch++, this.state.global_train_examples_seen_this_epoch = 0) {
         const loader = new DataLoader({
           dataset: this.dataset,
@@ -350,6 +356,7 @@ export class Trainer extends EventEmitter {
             const s = this.state.global_step;
             if (s % cfg.save_interval === 0) await this.saveInBackground();
             else if (cfg.save_interval_ephemeral && s % cfg.save_interval_ephemeral === 0) await this.saveInBackground({ ephemeral: true });
+            if (this.evaluation?.due(s) && !this.stopSignal) await this.evaluate();
           }
         } finally {
           await loader.close();
@@ -378,6 +385,13 @@ export class Trainer extends EventEmitter {
       skippedSteps: this.skippedSteps,
       runDir: this.runDir,
     };
+  }
+
+  /** Runs the evaluators at the current step (OLMo's Trainer.eval); training resumes unchanged. */
+  private async evaluate(): Promise<void> {
+    this.optimizer.zeroGrad();
+    const r = await this.evaluation!.run(this.model, this.state.global_step, this.sinks);
+    this.emit('eval', this.state.global_step, r.metrics);
   }
 
   private get skippedSteps(): number {
@@ -428,6 +442,7 @@ export class Trainer extends EventEmitter {
   /** Frees the model and optimizer state. */
   close(): void {
     void this.checkpointer?.close();
+    this.evaluation?.close();
     this.optimizer?.close();
     this.model?.dispose();
     this.dataset?.close();
