@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import { register as registerConfig } from './config';
 import { register as registerConvert } from './convert';
 import { register as registerDemo } from './demo';
+import { register as registerEval } from './eval';
 import { register as registerPrepareData } from './prepare-data';
 import { register as registerInspectData } from './inspect-data';
 import { register as registerGenerate } from './generate';
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerConfig(program);
   registerConvert(program);
   registerDemo(program);
+  registerEval(program);
   registerPrepareData(program);
   registerInspectData(program);
   registerGenerate(program);

@@ -1,8 +1,13 @@
 // OLMo's ICLMetric (olmo/eval/downstream.py): ranked classification over candidate continuations.
 // Each (document, continuation) row is scored from the model's log-probabilities of the
 // continuation tokens — acc/f1: their sum, len_norm: the sum over the continuation's character
-// count, pmi_dc: the sum over the same sum given only the domain-conditional prompt — and a
+// count, pmi_dc: the sum divided by the same sum given only the domain-conditional prompt — and a
 // document counts as correct when its highest-scoring continuation is the labelled one.
+//
+// pmi_dc is OLMo's arithmetic, a ratio of two (negative) log-likelihoods, not the PMI difference
+// log p(c|ctx) - log p(c|dc): a higher ratio means the context helped *less*. OLMo v0.2.5 never
+// runs it (no task uses it and its trainer passes no domain-conditional logits); olmo-ts passes
+// the domain-conditional forward's log-probabilities, which is what the ratio's comment describes.
 import { DataError } from '../data/errors';
 import { tensor } from '../tensor/creation';
 import type { DType } from '../tensor/dtype';
