@@ -17,7 +17,7 @@ export interface EvalSinks {
 /** A value as OLMo's console prints metrics (format_float): 4 decimals below 1, fewer above, commas above 1000. */
 export function formatMetric(v: number): string {
   if (!Number.isFinite(v)) return String(v);
-  if (v < 0.0001) return String(v);
+  if (v !== 0 && Math.abs(v) < 0.0001) return v.toExponential(3);
   if (v > 1000) return Math.trunc(v).toLocaleString('en-US');
   return v.toFixed(v > 100 ? 1 : v > 10 ? 2 : v > 1 ? 3 : 4);
 }
