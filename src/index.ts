@@ -20,3 +20,4 @@ export { Trainer, NonFiniteError } from './train/trainer';
 export type { TrainerOptions, FitResult, StopReason } from './train/trainer';
 export * as optim from './optim';
 export * as data from './data';
+export * as evaluation from './eval';

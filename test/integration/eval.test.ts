@@ -165,3 +165,25 @@ test('eval results reach the console, metrics.jsonl, TensorBoard and the report;
   assert.equal(noCk.status, 1);
   assert.match(noCk.stderr, /--checkpoint .*: not a checkpoint \(no model\.safetensors\), not a run folder/);
 });
+
+test('eval_on_load evaluates a resumed checkpoint before training on (OLMo), and not a fresh start', { timeout: 120_000 }, async () => {
+  const sb = setup('onload');
+  const first = await fitLosses(sb.config, ['--max_duration=2', '--save_interval=2', '--eval_on_load=true', '--eval_interval=1000']);
+  assert.deepEqual(first.evals, [], 'a fresh start has nothing loaded to evaluate');
+  const cfg = loadTrainConfig(sb.config, collectOverrideArgs(['--max_duration=3', '--eval_on_load=true', '--eval_interval=1000']));
+  const t = new Trainer(cfg, { numThreads: 1, console: false });
+  const evals: number[] = [];
+  let stepsAtEval = -1;
+  t.on('eval', (s: number) => { evals.push(s); stepsAtEval = steps; });
+  let steps = 0;
+  t.on('step', () => { steps++; });
+  try {
+    const r = await t.fit();
+    assert.equal(r.globalStep, 3);
+  } finally {
+    t.close();
+  }
+  assert.deepEqual(evals, [2], 'evaluated at the restored step');
+  assert.equal(stepsAtEval, 0, 'before the first resumed step');
+});
+

@@ -75,6 +75,11 @@ test('downstream evaluator = ICLMetric on the model\'s logits; subsets and 2-3 s
         assert.ok(rs.reduce((a, r) => a + r.instances, 0) >= samples.length, 'every row was scored by some rank');
       }
     }
+    // No tensor outlives an evaluation.
+    const { liveTensors } = await import('../../../src/tensor/scope');
+    const before = liveTensors();
+    await runEvaluators(m, [new DownstreamEvaluator({ label: 'toy', metricType: 'pmi_dc', samples: await buildICLSamples(docs(), encode, { pmiDc: true }), batchSize: 3, subsetNumBatches: null, globalSubsetNumBatches: -1, seed: 1, dropLast: false, padTokenId: 0 })], { precision: 'fp32' });
+    assert.equal(liveTensors(), before, 'no tensor leaked');
     // The documents are not trivially ranked: acc is strictly between 0 and 1 for this model.
     const acc = (await runEvaluators(m, [new DownstreamEvaluator({ label: 'toy', metricType: 'acc', samples: await buildICLSamples(docs(), encode), batchSize: 3, subsetNumBatches: null, globalSubsetNumBatches: -1, seed: 1, dropLast: false, padTokenId: 0 })], { precision: 'fp32' })).metrics['eval/downstream/toy_acc']!;
     assert.ok(acc > 0 && acc < 1, `acc ${acc}`);

@@ -12,7 +12,7 @@ import { noGrad } from '../../../src/tensor/autograd';
 import { tensor } from '../../../src/tensor/creation';
 import { manualSeed } from '../../../src/tensor/random';
 import { buildInfo } from '../../../src/tensor/runtime';
-import { tidy } from '../../../src/tensor/scope';
+import { liveTensors, tidy } from '../../../src/tensor/scope';
 import { appendF32, localCollectives, pythonSkipReason, rng, runReference, tempDir } from './helpers';
 
 const T = 12, V = 64;
@@ -67,7 +67,9 @@ test('lm evaluators: OLMo\'s order, subsets, label masks and per-source means (P
         seed: 6198, dropLast: c.dropLast, padTokenId: 0, collective,
       }));
       model.eval();
+      const live = liveTensors();
       const results = await Promise.all(evs.map((e) => e.evaluate(model, { precision: 'fp32' })));
+      assert.equal(liveTensors(), live, `${c.name}: no tensor outlives the evaluation`);
       model.train();
       const orders = evs.map((e) => Array.from(e.indices));
       ours.push({ results: results.map((x) => x.metrics), orders });
