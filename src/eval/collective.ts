@@ -3,8 +3,9 @@
 // (torch's DistributedSampler: optional seeded shuffle, padding or dropping to a multiple of the
 // world size, then every world_size-th index from the rank's offset).
 import { DataError } from '../data/errors';
-import { randperm } from '../tensor/creation';
+import { randperm, tensor } from '../tensor/creation';
 import { Generator } from '../tensor/random';
+import type { Tensor } from '../tensor/tensor';
 
 /**
  * What an evaluator needs from the process group. Each rank evaluates its slice of every eval set
@@ -30,6 +31,36 @@ export const SINGLE_PROCESS: EvalCollective = {
   worldSize: 1,
   allReduceSum: async (values) => values,
 };
+
+/** The part of a c10d process group evaluation uses (src/dist's ProcessGroup has this shape). */
+export interface SumAllReduceGroup {
+  readonly rank: number;
+  readonly size: number;
+  /** 'gloo' reduces CPU tensors, 'nccl' CUDA tensors. */
+  readonly backend?: string;
+  allReduce(t: Tensor, op: 'sum'): { wait(): Promise<void> };
+}
+
+/**
+ * An EvalCollective over a process group: one float64 all-reduce (SUM) per call, on the CPU for
+ * Gloo and on the current CUDA device for NCCL. A group of one returns the array unchanged.
+ */
+export function collectiveFromProcessGroup(pg: SumAllReduceGroup): EvalCollective {
+  return {
+    rank: pg.rank,
+    worldSize: pg.size,
+    async allReduceSum(values: Float64Array): Promise<Float64Array> {
+      if (pg.size === 1) return values;
+      const t = tensor(values, { dtype: 'float64', device: pg.backend === 'nccl' ? 'cuda' : 'cpu' });
+      try {
+        await pg.allReduce(t, 'sum').wait(); // SYNC
+        return t.toFloat64Array();
+      } finally {
+        t.dispose();
+      }
+    },
+  };
+}
 
 /** Checks a collective's rank and world size (a misconfigured launcher is caught here, not mid-eval). */
 export function checkCollective(c: EvalCollective): void {
