@@ -24,10 +24,11 @@ seed (the eval order) and precision.
   a Hugging Face folder      config.json (model_type "olmo") + model.safetensors
 
 Results: a table on stdout and JSON (metrics with OLMo's names, per-evaluator counts and timing) in
---output, default SAVE_FOLDER/eval/<checkpoint name>.json; \`-o -\` prints the JSON instead.
+--output, default SAVE_FOLDER/eval/<checkpoint name>.json; \`-o -\` prints the JSON on stdout (the
+table then goes to stderr).
 
 Examples:
-  $ olmo-ts eval configs/tiny-cpu.yaml --checkpoint runs/demo
+  $ olmo-ts eval runs/demo/config.yaml --checkpoint runs/demo      # the demo's held-out set again
   $ olmo-ts eval my.yaml --checkpoint hf/OLMo-1B-hf --evaluators piqa,hellaswag -o piqa.json`;
 
 /** Resolves --checkpoint to a loadable model folder (or file) and its training step when known. */
