@@ -7,6 +7,7 @@ import { watchLauncher } from '../dist/launch';
 import { register as registerConfig } from './config';
 import { register as registerConvert } from './convert';
 import { register as registerDemo } from './demo';
+import { register as registerEval } from './eval';
 import { register as registerPrepareData } from './prepare-data';
 import { register as registerInspectData } from './inspect-data';
 import { register as registerLaunch } from './launch';
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerConfig(program);
   registerConvert(program);
   registerDemo(program);
+  registerEval(program);
   registerPrepareData(program);
   registerInspectData(program);
   registerLaunch(program);

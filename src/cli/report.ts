@@ -13,7 +13,7 @@ interface ReportOptions {
 export function register(program: Command): void {
   program
     .command('report')
-    .description('write a self-contained HTML report (loss, perplexity, LR, grad-norm, throughput curves) for a training run')
+    .description('write a self-contained HTML report (loss, perplexity, evaluation, LR, grad-norm, throughput curves) for a training run')
     .argument('<run_dir>', 'run folder (save_folder) holding metrics.jsonl and, optionally, config.yaml')
     .option('-o, --output <file>', 'where to write the page (default: RUN_DIR/report.html)')
     .option('--max-points <n>', 'most points per curve; longer curves are downsampled keeping spikes', intAtLeast(3), 2000)

@@ -10,6 +10,8 @@ export const TRUNCATION_DIRECTIONS = ['right', 'left'] as const;
 export const MEMMAP_DTYPES = ['uint8', 'uint16', 'uint32', 'uint64'] as const;
 /** Evaluator kinds (EvaluatorType): perplexity on token files, or a downstream task. */
 export const EVALUATOR_TYPES = ['downstream', 'lm'] as const;
+/** Downstream scores (OLMo's ICLMetric metric_type). */
+export const ICL_METRIC_TYPES = ['acc', 'len_norm', 'pmi_dc', 'f1'] as const;
 
 const pathList = (doc: string) => nullable(list(str({ doc: 'A local path or URL.' }), { doc }));
 
@@ -46,6 +48,9 @@ export const evaluatorSpec = section(
     data: dataSpec,
     device_eval_batch_size: nullable(int({ min: 1, doc: 'Per-device eval batch size; null uses the top-level device_eval_batch_size.' })),
     subset_num_batches: nullable(int({ doc: 'Evaluate only this many batches; null uses the top-level eval_subset_num_batches (-1 = all).' })),
+    metric_type: nullable(oneOf(ICL_METRIC_TYPES, {
+      doc: 'olmo-ts extension, downstream only: the score that ranks continuations (acc, len_norm, pmi_dc, f1 as OLMo\'s ICLMetric defines them); null uses OLMo\'s metric for the task label (acc for other tasks).',
+    })),
   },
   { title: 'EvaluatorConfig', doc: 'One evaluator (OLMo EvaluatorConfig).' },
 );

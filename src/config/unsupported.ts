@@ -29,12 +29,6 @@ const set = (_cfg: TrainConfig, v: unknown): boolean => v !== null && v !== unde
 export const UNSUPPORTED_KEYS: readonly UnsupportedKey[] = [
   // -- logging, evaluation, uploads: a user must never believe these happen --
   { key: 'wandb', action: 'refuse', applies: set, reason: 'olmo-ts does not log to Weights & Biases yet (metrics go to metrics.jsonl and tensorboard/ in the run folder); remove the wandb section (--wandb=null)' },
-  // Issue 14 (evaluators) removes the next two entries.
-  { key: 'evaluators', action: 'warn', applies: (c) => c.evaluators.length > 0, reason: 'olmo-ts does not run evaluators yet (no eval/ metrics will be logged); they are ignored' },
-  { key: 'eval_interval', action: 'ignore', reason: 'used only by evaluators (not run yet)' },
-  { key: 'eval_subset_num_batches', action: 'ignore', reason: 'used only by evaluators (not run yet)' },
-  { key: 'device_eval_batch_size', action: 'ignore', reason: 'used only by evaluators (not run yet)' },
-  { key: 'eval_on_load', action: 'ignore', reason: 'used only by evaluators (not run yet)' },
   { key: 'remote_save_folder', action: 'refuse', applies: set, reason: 'olmo-ts does not upload checkpoints yet; checkpoints stay in save_folder: copy them yourself and remove remote_save_folder' },
   { key: 'save_folder', action: 'refuse', applies: (_c, v) => typeof v === 'string' && isUrl(v), reason: 'olmo-ts writes runs to a local folder only (no cloud buckets yet): give a local path' },
   // -- devices and parallelism --

@@ -26,6 +26,8 @@ import { getRngState, manualSeed, setRngState } from '../tensor/random';
 import { setNumThreads } from '../tensor/runtime';
 import { keep, tidy } from '../tensor/scope';
 import type { Tensor } from '../tensor/tensor';
+import { collectiveFromProcessGroup } from '../eval/collective';
+import { InLoopEvaluation } from '../eval/in-loop';
 import { CheckpointError, Checkpointer, TrainerState, disposeCheckpoint, loadCheckpoint } from './checkpoint';
 import { nextTokenLoss } from './loss';
 import { buildDataset, buildModel, buildOptimizer, dataFingerprint, epochIndices } from './build';
@@ -98,8 +100,8 @@ export type StepMetrics = Record<string, number>;
 
 /**
  * Trains an OLMo model as a TrainConfig describes. Events: 'banner' (StartupBanner, before it is
- * printed: add lines with banner.set), 'step' (step, metrics), 'checkpoint' (dir), 'resume' (dir,
- * step), 'notice' (message). `await new Trainer(cfg).fit()`.
+ * printed: add lines with banner.set), 'step' (step, metrics), 'eval' (step, metrics), 'checkpoint'
+ * (dir), 'resume' (dir, step), 'notice' (message). `await new Trainer(cfg).fit()`.
  */
 export class Trainer extends EventEmitter {
   readonly cfg: TrainConfig;
@@ -110,6 +112,8 @@ export class Trainer extends EventEmitter {
   private scheduler!: Scheduler;
   private checkpointer!: Checkpointer;
   private sinks: RunSinks | null = null;
+  /** The config's evaluators (null without any): run every eval_interval steps. */
+  private evaluation: InLoopEvaluation | null = null;
   private readonly o: TrainerOptions;
   private state: TrainerState = { global_step: 0, global_train_examples_seen_this_epoch: 0, global_train_tokens_seen: 0, epoch: 0, rng: {} };
   private stopSignal: NodeJS.Signals | null = null;
@@ -192,6 +196,8 @@ export class Trainer extends EventEmitter {
       this.optimizer = buildOptimizer(cfg, this.model);
       this.scheduler = buildScheduler(cfg.scheduler);
       this.fingerprint = dataFingerprint(cfg, this.dataset);
+      // Eval data is read now (a bad path fails before training); each rank evaluates its slice.
+      this.evaluation = await InLoopEvaluation.create(cfg, { collective: collectiveFromProcessGroup(this.pg) });
       this.checkpointer = new Checkpointer(this.runDir, {
         keep: cfg.save_num_checkpoints_to_keep,
         overwrite: cfg.save_overwrite,
@@ -441,6 +447,8 @@ export class Trainer extends EventEmitter {
     let stoppedBy: StopReason = 'max_duration';
     const detach = this.o.handleSignals ? this.installSignalHandlers() : () => undefined;
     try {
+      // OLMo's eval_on_load: evaluate the restored checkpoint before training on.
+      if (cfg.eval_on_load && this.lastCheckpoint && this.state.global_step > 0) await this.evaluate();
       epochs: for (; this.state.epoch < epochs; this.state.epoch++, this.state.global_train_examples_seen_this_epoch = 0) {
         const loader = new DataLoader({
           dataset: this.dataset,
@@ -488,6 +496,9 @@ export class Trainer extends EventEmitter {
             const s = this.state.global_step;
             if (s % cfg.save_interval === 0 || (cfg.save_interval_unsharded && s % cfg.save_interval_unsharded === 0)) await this.saveInBackground();
             else if (cfg.save_interval_ephemeral && s % cfg.save_interval_ephemeral === 0) await this.saveInBackground({ ephemeral: true });
+            // A signal skips the eval (OLMo: not after a cancel) in one process; ranks must agree, so with
+            // several they evaluate and stop at the next agreed check.
+            if (this.evaluation?.due(s) && !(this.stopSignal && this.pg.size === 1)) await this.evaluate();
           }
         } finally {
           await loader.close();
@@ -520,6 +531,13 @@ export class Trainer extends EventEmitter {
       skippedSteps: this.skippedSteps,
       runDir: this.runDir,
     };
+  }
+
+  /** Runs the evaluators at the current step (OLMo's Trainer.eval); training resumes unchanged. */
+  private async evaluate(): Promise<void> {
+    this.optimizer.zeroGrad();
+    const r = await this.evaluation!.run(this.model, this.state.global_step, this.sinks);
+    this.emit('eval', this.state.global_step, r.metrics);
   }
 
   private get skippedSteps(): number {
@@ -589,6 +607,7 @@ export class Trainer extends EventEmitter {
     this.dp?.close();
     if (this.ownsPg) this.pg?.close();
     void this.checkpointer?.close();
+    this.evaluation?.close();
     this.optimizer?.close();
     this.model?.dispose();
     this.dataset?.close();
