@@ -47,7 +47,7 @@ export function resolveEvalCheckpoint(dir: string): { path: string; step: number
   };
   if (fs.statSync(dir).isFile()) return { path: dir, step: null };
   if (fs.existsSync(path.join(dir, 'model.safetensors'))) return { path: dir, step: stepOf(dir) };
-  const { latestCheckpoint } = require('../train/checkpoint-files') as typeof import('../train/checkpoint-files');
+  const { latestCheckpoint } = require('../train/resume-point') as typeof import('../train/resume-point');
   const latest = latestCheckpoint(dir);
   if (latest) return { path: latest, step: stepOf(latest) };
   throw new Error(`--checkpoint ${dir}: not a checkpoint (no model.safetensors), not a run folder with complete step*/ checkpoints, and not a Hugging Face OlmoForCausalLM folder`);
