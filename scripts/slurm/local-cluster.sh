@@ -146,7 +146,7 @@ cmd_start() {
     echo "AuthType=auth/munge"
     echo "CredType=cred/munge"
     # cred_expire is also how long a requeued job waits before it may start again (default 120 s).
-    echo "AuthInfo=socket=$sock,cred_expire=10"
+    echo "AuthInfo=socket=$sock,cred_expire=5"
     echo "StateSaveLocation=$dir/state"
     echo "SlurmdSpoolDir=$dir/spool-%n"
     echo "SlurmctldPidFile=$dir/slurmctld.pid"
@@ -165,6 +165,8 @@ cmd_start() {
     echo "SelectType=select/cons_tres"
     echo "SelectTypeParameters=CR_Core"
     echo "SlurmdParameters=config_overrides"
+    # Look at pending jobs every second (a requeued job becomes eligible cred_expire seconds later).
+    echo "SchedulerParameters=sched_interval=1,bf_interval=1"
     echo "ReturnToService=2"
     echo "KillWait=5"
     echo "InactiveLimit=0"

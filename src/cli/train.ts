@@ -45,7 +45,7 @@ export function register(program: Command): void {
       const { readLaunchEnv, describeLaunchEnv } = await import('../dist/env');
       const launchEnv = readLaunchEnv();
       // In a job's log, which rank is which and where they meet is the first thing to check.
-      if (launchEnv.worldSize > 1) console.log(`olmo-ts: ${describeLaunchEnv(launchEnv, (await import('node:os')).hostname())}`);
+      if (launchEnv.worldSize > 1) console.log(`olmo-ts: ${describeLaunchEnv(launchEnv, process.env.SLURMD_NODENAME || (await import('node:os')).hostname())}`);
       const trainer = new Trainer(cfg, {
         numThreads: opts.threads,
         handleSignals: true,
