@@ -27,6 +27,7 @@ RUN_NAME=${RUN_NAME:-olmo-ts-${SLURM_JOB_ID:?not inside a Slurm job}}
 # On shared storage: rank 0 writes checkpoints and metrics there, every rank reads them on resume.
 CHECKPOINTS_PATH=${CHECKPOINTS_PATH:-$OLMO_TS_HOME/runs}
 SAVE_FOLDER=$CHECKPOINTS_PATH/$RUN_NAME
+mkdir -p "$CHECKPOINTS_PATH"
 
 # Scratch on each node's own storage (a local disk, or RAM where there is none, as on LUMI-G):
 # temporary files and compiled-kernel caches stay off the shared file system, where many ranks
@@ -67,6 +68,10 @@ olmo_ts_run() {
     kill -0 "$srun_pid" 2>/dev/null || break # else the trap interrupted the wait: srun still runs
   done
   trap - TERM
+  if [[ $status != 75 ]]; then
+    # Done or failed: free the node-local scratch on every node (it may be RAM); a requeued start keeps it.
+    srun --ntasks="${SLURM_JOB_NUM_NODES:-1}" --ntasks-per-node=1 --cpus-per-task=1 rm -rf "$OLMO_TS_NODE_TMP" || true
+  fi
   case $status in
     0) echo "olmo-ts job: the run is done" ;;
     75)

@@ -39,16 +39,21 @@ export class LocalSlurm {
     return 'Slurm daemons need root (slurmd starts jobs as the submitting user); run the tests as root, as CI does';
   }
 
-  /** Starts a cluster in a new temp folder and waits until its nodes are idle. */
+  /**
+   * Starts a cluster in a new temp folder and waits until its nodes are idle. The script takes free
+   * ports from the OS; one taken by someone else in the meantime fails a start, which is retried.
+   */
   static start(): LocalSlurm {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'olmo-ts-slurm-'));
-    const r = spawnSync('bash', [SCRIPT, 'start', dir, '--owner', String(process.pid)], { encoding: 'utf8', timeout: 120_000 });
-    if (r.status !== 0) {
+    let why = '';
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'olmo-ts-slurm-'));
+      const r = spawnSync('bash', [SCRIPT, 'start', dir, '--owner', String(process.pid)], { encoding: 'utf8', timeout: 120_000 });
+      if (r.status === 0) return new LocalSlurm(dir, fs.readFileSync(path.join(dir, 'nodes'), 'utf8').trim().split('\n'));
+      why = `status ${r.status ?? r.signal}:\n${r.stderr}${r.stdout}`;
       spawnSync('bash', [SCRIPT, 'stop', dir], { encoding: 'utf8', timeout: 60_000 });
-      assert.fail(`the local Slurm did not start (status ${r.status}):\n${r.stderr}${r.stdout}`);
+      if (!process.env.OLMO_TS_KEEP_TMP) fs.rmSync(dir, { recursive: true, force: true });
     }
-    const nodes = fs.readFileSync(path.join(dir, 'nodes'), 'utf8').trim().split('\n');
-    return new LocalSlurm(dir, nodes);
+    return assert.fail(`the local Slurm did not start (3 attempts); last: ${why}`);
   }
 
   /** The environment for Slurm commands and jobs: ours, without any launcher variables of an outer job. */

@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { LocalSlurm, cmdline, jobProcesses } from '../helpers/local-slurm';
@@ -36,17 +37,34 @@ interface Job {
   run: string;
 }
 
-/** Submits one of the project's sbatch scripts with the CPU override, saving runs under `dir`. */
-function submit(script: string, dir: string, shape: string[], trainArgs: string[], opts: { fromCheckout?: boolean } = {}): Job {
+/** A port the OS says is free now. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Submits one of the project's sbatch scripts with the CPU override, saving runs under `dir`. The
+ * rendezvous port is one the OS hands out (MASTER_PORT, which the scripts and olmo-ts honour), not
+ * the job-id default, so that two test runs on one machine cannot meet on the same port.
+ */
+async function submit(script: string, dir: string, shape: string[], trainArgs: string[], opts: { fromCheckout?: boolean } = {}): Promise<Job & { port: number }> {
   const s = slurm!;
-  const env: NodeJS.ProcessEnv = { CHECKPOINTS_PATH: dir };
+  const port = await freePort();
+  const env: NodeJS.ProcessEnv = { CHECKPOINTS_PATH: dir, MASTER_PORT: String(port) };
   // As a user would: sbatch run from the checkout, which the script then finds by itself.
   if (!opts.fromCheckout) env.OLMO_TS_HOME = ROOT;
   const id = s.sbatch(path.join(SCRIPTS, script), [...CPU, ...shape, `--output=${path.join(dir, 'job-%j.log')}`], [path.join(dir, 'config.yaml'), '--quiet', ...trainArgs], {
     cwd: opts.fromCheckout ? ROOT : dir,
     env,
   });
-  return { id, log: path.join(dir, `job-${id}.log`), run: path.join(dir, `olmo-ts-${id}`) };
+  return { id, port, log: path.join(dir, `job-${id}.log`), run: path.join(dir, `olmo-ts-${id}`) };
 }
 
 const readLog = (j: Job): string => (fs.existsSync(j.log) ? fs.readFileSync(j.log, 'utf8') : '');
@@ -91,7 +109,7 @@ function signalStops(log: string): number[] {
 test('a 2-task job (one rank per task, srun) completes: one metrics stream, the checkpoints, the losses of olmo-ts launch', { skip: skip ?? false }, async () => {
   const sb = sandbox('slurm-2task');
   const ref = referenceLosses();
-  const j = submit('nvidia.sbatch', sb.dir, ['--nodes=1', '--ntasks-per-node=2'], [`--max_duration=${STEPS}`], { fromCheckout: true });
+  const j = await submit('nvidia.sbatch', sb.dir, ['--nodes=1', '--ntasks-per-node=2'], [`--max_duration=${STEPS}`], { fromCheckout: true });
   const info = await slurm!.waitEnded(j.id, JOB_TIMEOUT);
   const log = readLog(j);
   assert.equal(info.state, 'COMPLETED', log.slice(-3000));
@@ -114,7 +132,7 @@ test('a 2-task job (one rank per task, srun) completes: one metrics stream, the 
 test('preemption: scancel --signal=TERM and the --signal=B:TERM warning each give a checkpoint and a requeue; the job ends with the uninterrupted losses', { skip: skip ?? false }, async () => {
   const sb = sandbox('slurm-preempt');
   const ref = referenceLosses();
-  const j = submit('lumi.sbatch', sb.dir, ['--nodes=1', '--ntasks-per-node=2'], [`--max_duration=${STEPS}`]);
+  const j = await submit('lumi.sbatch', sb.dir, ['--nodes=1', '--ntasks-per-node=2'], [`--max_duration=${STEPS}`]);
   // 1. scancel --signal=TERM: Slurm signals every task of the job's steps
   await waitFor(() => metricLines(j) >= 5, 'five steps of the first start', JOB_TIMEOUT, 20);
   slurm!.run('scancel', ['--signal=TERM', String(j.id)]);
@@ -145,7 +163,7 @@ test('preemption: scancel --signal=TERM and the --signal=B:TERM warning each giv
 
 test('kill -9 of one task ends the job within a bounded time, with the task named in its log', { skip: skip ?? false }, async () => {
   const sb = sandbox('slurm-kill');
-  const j = submit('nvidia.sbatch', sb.dir, ['--nodes=1', '--ntasks-per-node=2'], ['--max_duration=100000', '--save_interval=1000']);
+  const j = await submit('nvidia.sbatch', sb.dir, ['--nodes=1', '--ntasks-per-node=2'], ['--max_duration=100000', '--save_interval=1000']);
   await waitFor(() => metricLines(j) >= 3, 'three steps', JOB_TIMEOUT, 20);
   const rank1 = jobProcesses(j.id, 1).filter((p) => cmdline(p).includes('main.js'));
   assert.equal(rank1.length, 1, `task 1's process: ${rank1.map(cmdline).join(' | ')}`);
@@ -166,17 +184,16 @@ test('two nodes on one machine: a 2-node x 1-task job rendezvouses at the first 
   if (slurm!.nodes.length < 2) return t.skip(`one node name only (${slurm!.nodes.join()}): the hostname does not resolve to an address`);
   const sb = sandbox('slurm-2node');
   const ref = referenceLosses();
-  const j = submit('nvidia.sbatch', sb.dir, ['--nodes=2', '--ntasks-per-node=1'], [`--max_duration=${STEPS}`]);
+  const j = await submit('nvidia.sbatch', sb.dir, ['--nodes=2', '--ntasks-per-node=1'], [`--max_duration=${STEPS}`]);
   const info = await slurm!.waitEnded(j.id, JOB_TIMEOUT);
   const log = readLog(j);
   assert.equal(info.state, 'COMPLETED', log.slice(-3000));
   const hosts = slurm!.hostnames(info.nodeList);
   assert.equal(hosts.length, 2);
   assert.deepEqual([...hosts].sort(), [...slurm!.nodes].sort());
-  const port = 20000 + (j.id % 10000);
   // rank r on node r (its own slurmd), both meeting at the first host of the node list
   for (const r of [0, 1]) {
-    assert.match(log, new RegExp(`^${r}: olmo-ts: rank ${r} of 2 on ${hosts[r]} \\(node ${r}, local rank 0 of 1\\), rendezvous at ${hosts[0]}:${port} \\(from Slurm's variables\\)$`, 'm'));
+    assert.match(log, new RegExp(`^${r}: olmo-ts: rank ${r} of 2 on ${hosts[r]} \\(node ${r}, local rank 0 of 1\\), rendezvous at ${hosts[0]}:${j.port} \\(from Slurm's variables\\)$`, 'm'));
   }
   await ref;
   await assertReferenceLosses(j, '2-node job');
@@ -186,7 +203,7 @@ test('one olmo-ts launch per node (nvidia-launch.sbatch), 2 nodes: preempted, re
   if (slurm!.nodes.length < 2) return t.skip(`one node name only (${slurm!.nodes.join()}): the hostname does not resolve to an address`);
   const sb = sandbox('slurm-launch');
   const ref = referenceLosses();
-  const j = submit('nvidia-launch.sbatch', sb.dir, ['--nodes=2'], [`--max_duration=${STEPS}`]);
+  const j = await submit('nvidia-launch.sbatch', sb.dir, ['--nodes=2'], [`--max_duration=${STEPS}`]);
   await waitFor(() => metricLines(j) >= 5, 'five steps', JOB_TIMEOUT, 20);
   slurm!.run('scancel', ['--signal=TERM', String(j.id)]);
   const info = await slurm!.waitEnded(j.id, JOB_TIMEOUT);
@@ -194,7 +211,7 @@ test('one olmo-ts launch per node (nvidia-launch.sbatch), 2 nodes: preempted, re
   assert.equal(info.state, 'COMPLETED', log.slice(-3000));
   assert.equal(info.restarts, 1, log.slice(-3000));
   const hosts = slurm!.hostnames(info.nodeList);
-  for (const r of [0, 1]) assert.match(log, new RegExp(`^\\[rank${r}\\] olmo-ts: rank ${r} of 2 on ${hosts[r]} \\(node ${r}, local rank 0 of 1\\), rendezvous at ${hosts[0]}:\\d+ \\(from torchrun's variables\\)$`, 'm'));
+  for (const r of [0, 1]) assert.match(log, new RegExp(`^\\[rank${r}\\] olmo-ts: rank ${r} of 2 on ${hosts[r]} \\(node ${r}, local rank 0 of 1\\), rendezvous at ${hosts[0]}:${j.port} \\(from torchrun's variables\\)$`, 'm'));
   // Slurm signals every process of the step: launch leaves the ranks' own copy as the only one
   assert.match(log, /olmo-ts launch: SIGTERM received: not forwarded/);
   assert.doesNotMatch(log, /second SIGTERM/);
