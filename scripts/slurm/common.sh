@@ -77,7 +77,8 @@ olmo_ts_run() {
     75)
       if ((${SLURM_RESTART_COUNT:-0} < OLMO_TS_MAX_REQUEUES)); then
         echo "olmo-ts job: the ranks stopped with a checkpoint (exit 75): requeueing job $SLURM_JOB_ID to resume"
-        scontrol requeue "$SLURM_JOB_ID" # ends this start; the next one begins at the top of the script
+        # ends this start; the next one begins at the top of the script
+        scontrol requeue "$SLURM_JOB_ID" || echo "olmo-ts job: scontrol requeue failed: submit the job again with RUN_NAME=$RUN_NAME to resume" >&2
       else
         echo "olmo-ts job: stopped with a checkpoint, but already requeued $SLURM_RESTART_COUNT times (OLMO_TS_MAX_REQUEUES): not requeueing" >&2
       fi
