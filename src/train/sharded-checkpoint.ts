@@ -86,7 +86,8 @@ export async function saveSharded(o: ShardedSave): Promise<string> {
       Object.assign(manifest.files, JSON.parse(fs.readFileSync(f, 'utf8')) as Manifest['files']);
       fs.rmSync(f);
     }
-    const extra = new Map<string, Uint8Array>([[SHARDED_METADATA, Buffer.from(JSON.stringify(o.meta, null, 1))]]);
+    // train.json at the top too (rank 0's, the same on every rank): what identifies the checkpoint.
+    const extra = new Map<string, Uint8Array>([[SHARDED_METADATA, Buffer.from(JSON.stringify(o.meta, null, 1))], ['train.json', files.get('train.json')!]]);
     if (o.configYaml !== undefined) extra.set('config.yaml', Buffer.from(o.configYaml));
     for (const [file, data] of extra) {
       realFs.writeFile(path.join(tmp, file), data);

@@ -18,9 +18,6 @@ export function shardingFor(cfg: TrainConfig, worldSize: number, force = false, 
   const f = cfg.fsdp;
   if ((worldSize === 1 && !force) || f.sharding_strategy === 'NO_SHARD') return null;
   const amp: DType = cfg.precision === 'amp_bf16' ? 'bfloat16' : cfg.precision === 'amp_fp16' ? 'float16' : 'float32';
-  if (cfg.sharded_checkpointer !== 'local') {
-    onWarning?.(`sharded_checkpointer: ${cfg.sharded_checkpointer} is a PyTorch format; olmo-ts writes its own sharded checkpoints (like OLMo's 'local'), which \`olmo-ts unshard\` turns into a regular one`);
-  }
   return {
     strategy: f.sharding_strategy,
     wrapping: f.wrapping_strategy,
