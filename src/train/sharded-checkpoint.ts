@@ -8,7 +8,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ProcessGroup } from '../dist/process-group';
+import { readCheckpointConfig } from '../model/checkpoint';
+import { OLMo } from '../model/olmo';
 import { cat } from '../tensor/creation';
+import type { Device } from '../tensor/dtype';
 import type { Tensor } from '../tensor/tensor';
 import { CHECKPOINT_FORMAT, CheckpointError, CheckpointFolder, MANIFEST, Manifest, realFs, sha256Hex } from './checkpoint-files';
 import { CheckpointPayload, LoadedCheckpoint, disposeCheckpoint, loadCheckpoint, resolveCheckpointPath, serializeCheckpoint } from './checkpoint';
@@ -150,6 +153,36 @@ export async function unshardCheckpoint(dir: string, out: string): Promise<strin
     const folder = new CheckpointFolder(path.dirname(path.resolve(out)), { overwrite: false });
     const files = serializeCheckpoint({ model: ck.model, optimizer: ck.optimizer, trainer: ck.trainer, configYaml: ck.configYaml ?? undefined });
     return folder.writeAs(path.basename(path.resolve(out)), ck.trainer.global_step, files);
+  } finally {
+    disposeCheckpoint(ck);
+  }
+}
+
+/** A sharded checkpoint folder a path names (the folder, or a run folder's `latest`), else null. */
+export function shardedCheckpointAt(where: string): string | null {
+  for (const d of [where, path.join(where, 'latest')]) {
+    if (fs.existsSync(path.join(d, SHARDED_METADATA)) && fs.existsSync(path.join(d, MANIFEST))) return fs.realpathSync(d);
+  }
+  return null;
+}
+
+/**
+ * The model of any checkpoint the commands read (`eval`, `generate`, `convert`): a sharded one
+ * (its pieces joined in memory, as `olmo-ts unshard` would), else what OLMo.fromCheckpoint reads.
+ */
+export async function loadModelFromAnyCheckpoint(where: string, opts: { device?: Device } = {}): Promise<OLMo> {
+  const sharded = shardedCheckpointAt(where);
+  if (!sharded) return OLMo.fromCheckpoint(where, opts);
+  const ck = await loadShardedFull(sharded);
+  try {
+    const model = new OLMo(readCheckpointConfig(sharded), { device: opts.device, initParams: false });
+    try {
+      model.loadStateDict(ck.model);
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+    return model;
   } finally {
     disposeCheckpoint(ck);
   }

@@ -204,6 +204,7 @@ export class Trainer extends EventEmitter {
         created = makeRunFolder(this.runDir).created;
         this.lock = lockRunFolder(this.runDir);
       }
+      await this.pg.barrier(); // the other ranks read the folder rank 0 has just made
       const plan = planStart(this.runDir, { autoResume: this.o.autoResume ?? true, loadPath: cfg.load_path, saveOverwrite: cfg.save_overwrite });
       if (this.isMain) for (const n of plan.notes) this.notice(n);
       // Data first: a bad path fails in milliseconds, before a large model is built.
