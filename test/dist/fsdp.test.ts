@@ -11,7 +11,7 @@ import { after, before, test } from 'node:test';
 import type { Combo } from './fsdp-train.rank';
 import { okResults, runDistributed } from '../helpers/distributed';
 import { CLI, ROOT, readF32Safetensors, readLosses, writeTokens, tinyConfigYaml } from '../helpers/train-process';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 
 const ENGINE = path.join(__dirname, 'fsdp.rank.ts');
 const TRAIN = path.join(__dirname, 'fsdp-train.rank.ts');
@@ -162,19 +162,27 @@ test('kill -9 of a rank during sharded saves: only complete checkpoints, and the
   const args = ['--fsdp.wrapping_strategy=by_block', '--save_interval=1', '--max_duration=30'];
   const ref = path.join(dir, 'kill-ref'), run = path.join(dir, 'kill-run');
   await launchOk(2, [...args, `--save_folder=${ref}`]);
+  let kills = 0;
   for (let round = 0; round < 3; round++) {
     const p = spawn(process.execPath, [CLI, 'launch', '--nproc-per-node', '2', '--grace', '5', '--', 'train', config, '--quiet', ...args, `--save_folder=${run}`], { cwd: ROOT, env: { ...process.env, OMP_NUM_THREADS: '1' }, stdio: 'ignore' });
-    const closed = new Promise((r) => p.on('close', r));
-    const t0 = Date.now();
-    while (!fs.existsSync(path.join(run, 'latest')) && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 20));
-    await new Promise((r) => setTimeout(r, 150 + 170 * round)); // a few more steps, each with a save
-    const kids = (await import('node:child_process')).execFileSync('pgrep', ['-P', String(p.pid)], { encoding: 'utf8' }).trim().split('\n').map(Number).sort((x, y) => x - y);
-    if (kids[1]) process.kill(kids[1], 'SIGKILL');
-    await closed;
+    let closed = false;
+    const done = new Promise((r) => p.on('close', () => { closed = true; r(null); }));
+    // wait for this round's own progress (two more steps, each with a save), then a little more
+    const steps = () => (fs.existsSync(path.join(run, 'metrics.jsonl')) ? fs.readFileSync(path.join(run, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean).length : 0);
+    const before = steps(), t0 = Date.now();
+    while (!closed && steps() < before + 2 && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 50 + 60 * round));
+    let kids: number[] = [];
+    try {
+      kids = execFileSync('pgrep', ['-P', String(p.pid)], { encoding: 'utf8' }).trim().split('\n').map(Number).sort((x, y) => x - y);
+    } catch { /* the run ended first */ }
+    if (kids[1]) { process.kill(kids[1], 'SIGKILL'); kills++; }
+    await done;
     for (const n of fs.readdirSync(run).filter((x) => /^step\d+$/.test(x))) {
       assert.ok(fs.existsSync(path.join(run, n, 'manifest.json')) && manifestComplete(path.join(run, n)), `round ${round}: ${n} is not complete`);
     }
   }
+  assert.ok(kills >= 1, 'a rank was killed at least once');
   const out = await launchOk(2, [...args, `--save_folder=${run}`]);
   assert.doesNotMatch(out, /\.tmp-/);
   assert.equal(fs.readdirSync(run).filter((n) => n.includes('.tmp-')).length, 0, 'stale temporary folders are removed on restart');
