@@ -567,7 +567,7 @@ export class Trainer extends EventEmitter {
       epochs: for (; this.state.epoch < epochs; this.state.epoch++, this.state.global_train_examples_seen_this_epoch = 0) {
         const loader = new DataLoader({
           dataset: this.dataset,
-          globalIndices: epochIndices(cfg, this.dataset, (cfg.epoch ?? 0) + this.state.epoch, this.runDir),
+          globalIndices: epochIndices(cfg, this.dataset, (cfg.epoch ?? 0) + this.state.epoch, this.runDir, { worldSize: this.pg.size, write: this.isMain }),
           rank: this.pg.rank,
           worldSize: this.pg.size,
           globalBatchSize: cfg.global_train_batch_size,
