@@ -87,6 +87,8 @@ export interface TrainerOptions {
    * benchmarks, CUDA checks). Several processes are sharded anyway, unless NO_SHARD.
    */
   fsdp?: boolean;
+  /** FSDP: gather the next unit during the current one's forward (default true; benchmarks turn it off). */
+  fsdpForwardPrefetch?: boolean;
 }
 
 /** What fit() returns. */
@@ -219,7 +221,7 @@ export class Trainer extends EventEmitter {
       // Every rank starts from rank 0's weights (as DDP does; the same seed makes them equal anyway).
       if (this.pg.size > 1) await this.pg.broadcast(this.model.parameters(), 0).wait();
       const sharding = shardingFor(cfg, this.pg.size, this.o.fsdp, this.isMain ? (m) => this.notice(`warning: ${m}`) : undefined);
-      if (sharding) this.fsdp = await Fsdp.create(this.model, this.pg, readLaunchEnv(), sharding);
+      if (sharding) this.fsdp = await Fsdp.create(this.model, this.pg, readLaunchEnv(), { ...sharding, forwardPrefetch: this.o.fsdpForwardPrefetch });
       this.optimizer = buildOptimizer(cfg, this.trainables());
       this.scheduler = buildScheduler(cfg.scheduler);
       this.fingerprint = dataFingerprint(cfg, this.dataset);
