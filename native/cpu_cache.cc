@@ -45,6 +45,7 @@ struct CacheStats {
   size_t hits = 0, misses = 0;
   size_t released = 0;      // bytes given back to the OS (over the limit, under pressure, trims)
   size_t pressure_trims = 0;
+  size_t min_free = 0;      // below this much available memory, idle blocks are released first
 };
 
 // ---------------------------------------------------------------- what the machine has
@@ -103,6 +104,7 @@ class CachingCpuAllocator final : public c10::Allocator {
   CachingCpuAllocator(c10::Allocator* base, size_t limit, long long low_water)
       : base_(base), limit_(limit), low_water_(low_water) {
     stats_.limit = limit;
+    stats_.min_free = low_water > 0 ? static_cast<size_t>(low_water) : 0;
   }
 
   c10::DataPtr allocate(size_t n) const { return allocate_block(n); }
@@ -243,6 +245,7 @@ Napi::Value cpu_cache_stats(const Napi::CallbackInfo& info) {
   num("misses", s.misses);
   num("releasedBytes", s.released);
   num("pressureTrims", s.pressure_trims);
+  num("minFreeBytes", s.min_free);
   num("machineBytes", static_cast<size_t>(std::max(0LL, machine_bytes())));
   return o;
 }

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { describeFsError, isErrnoError } from '../util/fs-errors';
 
 /** Bumped when the on-disk layout changes incompatibly. */
 export const CHECKPOINT_FORMAT = 1;
@@ -64,21 +65,19 @@ function processAlive(pid: number): boolean {
   }
 }
 
-/** Complete checkpoints (with a manifest) in a run folder, oldest first. */
-export function listCheckpoints(folder: string): { step: number; dir: string }[] {
+/**
+ * Complete checkpoints (with a manifest) in a run folder, oldest first. `suffix` selects another
+ * series: "-unsharded" lists OLMo's step{N}-unsharded/ folders of a sharded run.
+ */
+export function listCheckpoints(folder: string, suffix = ''): { step: number; dir: string }[] {
   if (!fs.existsSync(folder)) return [];
+  const re = new RegExp(`^step(\\d+)${suffix.replace(/[-]/g, '\\-')}$`);
   return fs
     .readdirSync(folder)
-    .map((n) => /^step(\d+)$/.exec(n))
+    .map((n) => re.exec(n))
     .filter((m): m is RegExpExecArray => !!m && fs.existsSync(path.join(folder, m[0], MANIFEST)))
     .map((m) => ({ step: Number(m[1]), dir: path.join(folder, m[0]) }))
     .sort((a, b) => a.step - b.step);
-}
-
-/** The newest complete checkpoint of a run folder, or null. */
-export function latestCheckpoint(folder: string): string | null {
-  const all = listCheckpoints(folder);
-  return all.length ? all[all.length - 1]!.dir : null;
 }
 
 /** Options of a checkpoint folder (OLMo's save_* keys). */
@@ -87,6 +86,15 @@ export interface FolderOptions {
   keep?: number;
   /** save_overwrite: replace an existing step{N}/ instead of failing. */
   overwrite?: boolean;
+  /** Folder-name suffix of this series: step{N}{suffix}/, with a `latest{suffix}` link ("-unsharded"). */
+  suffix?: string;
+  /**
+   * save_interval_unsharded: checkpoints at multiples of it are OLMo's "unsharded" ones, kept by
+   * their own count (keepUnsharded) instead of `keep`. Null: none.
+   */
+  unshardedInterval?: number | null;
+  /** save_num_unsharded_checkpoints_to_keep: -1 keeps all. */
+  keepUnsharded?: number;
 }
 
 /** A run folder's checkpoints, written synchronously (call it from a worker thread). */
@@ -94,17 +102,34 @@ export class CheckpointFolder {
   readonly folder: string;
   private readonly keep: number;
   private readonly overwrite: boolean;
+  private readonly suffix: string;
+  private readonly unshardedInterval: number | null;
+  private readonly keepUnsharded: number;
   private ephemeral: string[] = [];
 
   constructor(folder: string, opts: FolderOptions = {}, private readonly wfs: WriteFs = realFs) {
     this.folder = path.resolve(folder);
     this.keep = opts.keep ?? -1;
     this.overwrite = opts.overwrite ?? false;
+    this.suffix = opts.suffix ?? '';
+    this.unshardedInterval = opts.unshardedInterval ?? null;
+    this.keepUnsharded = opts.keepUnsharded ?? -1;
   }
 
   /** Writes step{N}/ from in-memory files; returns its path. Throws CheckpointError. */
   write(step: number, files: Map<string, Uint8Array>, ephemeral: boolean): string {
-    const name = `step${step}`;
+    const name = `step${step}${this.suffix}`;
+    const final = this.writeAs(name, step, files);
+    this.pointLatest(name);
+    this.prune(name, ephemeral);
+    return final;
+  }
+
+  /**
+   * Writes a checkpoint folder named `name` in this run folder atomically (temp folder, fsync,
+   * manifest last, rename), without touching `latest` or pruning. Throws CheckpointError.
+   */
+  writeAs(name: string, step: number, files: Map<string, Uint8Array>): string {
     const final = path.join(this.folder, name);
     const tmp = path.join(this.folder, `.${name}.tmp-${process.pid}`);
     fs.mkdirSync(this.folder, { recursive: true });
@@ -121,10 +146,7 @@ export class CheckpointFolder {
       }
       // The manifest is written last: a folder without one is never taken for a checkpoint.
       this.wfs.writeFile(path.join(tmp, MANIFEST), Buffer.from(JSON.stringify(manifest, null, 1)));
-      fsyncDir(tmp);
-      if (fs.existsSync(final)) this.remove(final);
-      fs.renameSync(tmp, final);
-      fsyncDir(this.folder);
+      this.publish(tmp, final);
     } catch (e) {
       try {
         fs.rmSync(tmp, { recursive: true, force: true });
@@ -132,8 +154,35 @@ export class CheckpointFolder {
         /* the original error matters more */
       }
       const err = e as NodeJS.ErrnoException;
-      const why = err.code === 'ENOSPC' ? 'the disk is full' : err.message;
-      throw new CheckpointError(`saving checkpoint step ${step} to ${final} failed: ${why}; the previous checkpoint is intact`);
+      const why = err.code === 'ENOSPC' ? 'the disk is full' : isErrnoError(e) ? describeFsError(e) : err.message;
+      // Only claim what is true: a run's first save has no previous checkpoint to keep.
+      const previous = listCheckpoints(this.folder).some((c) => c.dir !== final);
+      throw new CheckpointError(`saving checkpoint step ${step} to ${final} failed: ${why}; ${previous ? 'the previous checkpoint is intact' : 'no earlier checkpoint exists'}`);
+    }
+    return final;
+  }
+
+  private publish(tmp: string, final: string): void {
+    fsyncDir(tmp);
+    if (fs.existsSync(final)) this.remove(final);
+    fs.renameSync(tmp, final);
+    fsyncDir(this.folder);
+  }
+
+  /**
+   * Publishes a checkpoint that other writers (the ranks of a sharded save) filled in `tmp`, manifest
+   * included: rename to step{N}, repoint `latest`, prune. Throws CheckpointError.
+   */
+  commit(tmp: string, step: number, ephemeral: boolean): string {
+    const name = `step${step}${this.suffix}`;
+    const final = path.join(this.folder, name);
+    if (fs.existsSync(final) && !this.overwrite) {
+      throw new CheckpointError(`checkpoint ${final} already exists (set save_overwrite: true to replace it)`);
+    }
+    try {
+      this.publish(tmp, final);
+    } catch (e) {
+      throw new CheckpointError(`publishing checkpoint step ${step} as ${final} failed: ${(e as Error).message}; the previous checkpoint is intact`);
     }
     this.pointLatest(name);
     this.prune(name, ephemeral);
@@ -149,7 +198,7 @@ export class CheckpointFolder {
     if (!fs.existsSync(this.folder)) return [];
     const removed: string[] = [];
     for (const name of fs.readdirSync(this.folder)) {
-      const m = /^(?:\.step\d+\.(?:tmp|del)|latest\.tmp)-(\d+)$/.exec(name);
+      const m = /^(?:\.step\d+(?:-unsharded)?\.(?:tmp|del)|latest(?:-unsharded)?\.tmp)-(\d+)$/.exec(name);
       if (!m || processAlive(Number(m[1]))) continue;
       fs.rmSync(path.join(this.folder, name), { recursive: true, force: true });
       removed.push(name);
@@ -159,23 +208,32 @@ export class CheckpointFolder {
 
   /** Atomically repoints `latest` at the new checkpoint (symlink to a temp name, then rename). */
   private pointLatest(name: string): void {
-    const link = path.join(this.folder, 'latest');
+    const link = path.join(this.folder, `latest${this.suffix}`);
     const tmp = `${link}.tmp-${process.pid}`;
     fs.rmSync(tmp, { force: true });
     fs.symlinkSync(name, tmp);
     fs.renameSync(tmp, link);
   }
 
-  /** Deletes older checkpoints beyond `keep` and earlier ephemeral ones, after the new one is complete. */
+  /**
+   * Deletes older checkpoints beyond `keep` (unsharded-interval ones beyond `keepUnsharded`) and
+   * earlier ephemeral ones, after the new one is complete. Only checkpoints up to the one just
+   * written count: folders of later steps (another run's, replaced when this run gets there under
+   * save_overwrite) are never what makes this run's own checkpoints go.
+   */
   private prune(justWritten: string, ephemeral: boolean): void {
     const oldEphemeral = this.ephemeral.filter((n) => n !== justWritten);
     this.ephemeral = ephemeral ? [justWritten] : [];
     for (const n of oldEphemeral) this.remove(path.join(this.folder, n));
-    if (this.keep < 0) return;
-    const regular = listCheckpoints(this.folder).filter((c) => !this.ephemeral.includes(path.basename(c.dir)));
-    const excess = regular.length - Math.max(this.keep, 1);
-    for (const c of regular.slice(0, Math.max(0, excess))) {
-      if (path.basename(c.dir) !== justWritten) this.remove(c.dir);
+    const upTo = Number(new RegExp(`^step(\\d+)${this.suffix}$`).exec(justWritten)?.[1] ?? Infinity);
+    const mine = listCheckpoints(this.folder, this.suffix).filter((c) => c.step <= upTo && !this.ephemeral.includes(path.basename(c.dir)));
+    const isUnsharded = (step: number) => this.unshardedInterval !== null && step % this.unshardedInterval === 0;
+    for (const [group, keep] of [[mine.filter((c) => !isUnsharded(c.step)), this.keep], [mine.filter((c) => isUnsharded(c.step)), this.keepUnsharded]] as const) {
+      if (keep < 0) continue;
+      const excess = group.length - Math.max(keep, 1);
+      for (const c of group.slice(0, Math.max(0, excess))) {
+        if (path.basename(c.dir) !== justWritten) this.remove(c.dir);
+      }
     }
   }
 

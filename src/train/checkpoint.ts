@@ -10,10 +10,14 @@ import { loadSafetensors, serializeSafetensors } from '../io/safetensors';
 import type { OptimizerState } from '../optim/optimizer';
 import type { Tensor } from '../tensor/tensor';
 import { startWorkerFile } from '../util/worker';
-import { CHECKPOINT_FORMAT, CheckpointError, CheckpointFolder, MANIFEST, Manifest, WriteFs, latestCheckpoint, sha256Hex } from './checkpoint-files';
+import { getRngState } from '../tensor/random';
+import { CHECKPOINT_FORMAT, CheckpointError, CheckpointFolder, MANIFEST, Manifest, WriteFs, sha256Hex } from './checkpoint-files';
+import { checkpointIdentity, validateManifest, validateOptimValues, validateTrainerState } from './checkpoint-meta';
 import type { WriteReply, WriteRequest } from './checkpoint-worker';
+import { findResumePoint } from './resume-point';
 
-export { CHECKPOINT_FORMAT, CheckpointError, latestCheckpoint, listCheckpoints } from './checkpoint-files';
+export { CHECKPOINT_FORMAT, CheckpointError, listCheckpoints } from './checkpoint-files';
+export { findResumePoint, latestCheckpoint } from './resume-point';
 export type { WriteFs } from './checkpoint-files';
 
 /** The trainer's own state: JSON-serialisable, restored exactly on resume. */
@@ -66,8 +70,13 @@ export interface CheckpointerOptions {
   keep?: number;
   /** save_overwrite: replace an existing step{N}/ instead of failing. */
   overwrite?: boolean;
+  /** save_interval_unsharded / save_num_unsharded_checkpoints_to_keep (see FolderOptions). */
+  unshardedInterval?: number | null;
+  keepUnsharded?: number;
   /** For tests: write on this thread through this writer instead of the writer thread. */
   fs?: WriteFs;
+  /** Folder-name suffix of this series (OLMo's "-unsharded" checkpoints of a sharded run). */
+  suffix?: string;
 }
 
 /**
@@ -76,7 +85,7 @@ export interface CheckpointerOptions {
  */
 export class Checkpointer {
   readonly folder: string;
-  private readonly opts: { keep: number; overwrite: boolean };
+  private readonly opts: { keep: number; overwrite: boolean; suffix: string; unshardedInterval: number | null; keepUnsharded: number };
   private readonly local: CheckpointFolder | null;
   private worker: Worker | null = null;
   private seq = 0;
@@ -85,7 +94,7 @@ export class Checkpointer {
 
   constructor(folder: string, opts: CheckpointerOptions = {}) {
     this.folder = path.resolve(folder);
-    this.opts = { keep: opts.keep ?? -1, overwrite: opts.overwrite ?? false };
+    this.opts = { keep: opts.keep ?? -1, overwrite: opts.overwrite ?? false, suffix: opts.suffix ?? '', unshardedInterval: opts.unshardedInterval ?? null, keepUnsharded: opts.keepUnsharded ?? -1 };
     this.local = opts.fs ? new CheckpointFolder(this.folder, this.opts, opts.fs) : null;
   }
 
@@ -165,27 +174,35 @@ export class Checkpointer {
 export function resolveCheckpointPath(p: string): string {
   const abs = path.resolve(p);
   if (!fs.existsSync(abs)) throw new CheckpointError(`checkpoint path ${abs} does not exist`);
+  if (!fs.statSync(abs).isDirectory()) throw new CheckpointError(`checkpoint path ${abs} is a file; give a checkpoint folder (step{N}) or a run folder`);
   if (fs.existsSync(path.join(abs, MANIFEST))) return fs.realpathSync(abs);
-  const latest = latestCheckpoint(abs);
+  const latest = findResumePoint(abs).dir;
   if (latest) return latest;
   throw new CheckpointError(`${abs} is neither a complete checkpoint (no ${MANIFEST}) nor a run folder with checkpoints`);
 }
 
-/** Reads and verifies a checkpoint folder: every file's size and SHA-256 must match its manifest. */
-export async function loadCheckpoint(dirIn: string): Promise<LoadedCheckpoint> {
+/**
+ * Reads and verifies a checkpoint folder: every file's size and SHA-256 must match its manifest.
+ * `part` reads one rank's files of a sharded checkpoint (its "rank{r}/" subfolder) the same way.
+ */
+export async function loadCheckpoint(dirIn: string, o: { part?: string } = {}): Promise<LoadedCheckpoint> {
   const dir = resolveCheckpointPath(dirIn);
-  let manifest: Manifest;
+  let raw: unknown;
   try {
-    manifest = JSON.parse(await fsp.readFile(path.join(dir, MANIFEST), 'utf8')) as Manifest;
+    raw = JSON.parse(await fsp.readFile(path.join(dir, MANIFEST), 'utf8'));
   } catch (e) {
     throw new CheckpointError(`${dir}/${MANIFEST} is unreadable: ${(e as Error).message}`);
   }
-  if (manifest.format !== CHECKPOINT_FORMAT) {
-    throw new CheckpointError(`${dir} has checkpoint format ${manifest.format}; this olmo-ts reads format ${CHECKPOINT_FORMAT}`);
+  if (raw && typeof raw === 'object' && typeof (raw as Manifest).format === 'number' && (raw as Manifest).format !== CHECKPOINT_FORMAT) {
+    throw new CheckpointError(`${dir} has checkpoint format ${(raw as Manifest).format}; this olmo-ts reads format ${CHECKPOINT_FORMAT}`);
   }
+  const manifest: Manifest = validateManifest(raw, path.join(dir, MANIFEST));
   const data = new Map<string, Buffer>();
-  for (const [file, want] of Object.entries(manifest.files)) {
-    const full = path.join(dir, file);
+  const prefix = o.part ? `${o.part}/` : '';
+  for (const [entry, want] of Object.entries(manifest.files)) {
+    if (prefix ? !entry.startsWith(prefix) : entry.includes('/')) continue;
+    const file = entry.slice(prefix.length);
+    const full = path.join(dir, entry);
     if (!fs.existsSync(full)) throw new CheckpointError(`${full} is missing from the checkpoint`);
     const buf = await fsp.readFile(full);
     if (buf.byteLength !== want.bytes) {
@@ -195,15 +212,20 @@ export async function loadCheckpoint(dirIn: string): Promise<LoadedCheckpoint> {
     data.set(file, buf);
   }
   for (const need of ['model.safetensors', 'optim.safetensors', 'optim.json', 'train.json']) {
-    if (!data.has(need)) throw new CheckpointError(`${dir} lacks ${need}`);
+    if (!data.has(need)) throw new CheckpointError(`${path.join(dir, o.part ?? '')} lacks ${need}`);
   }
-  const parseJson = <T>(file: string): T => {
+  const parseJson = (file: string): unknown => {
     try {
-      return JSON.parse(data.get(file)!.toString('utf8')) as T;
+      return JSON.parse(data.get(file)!.toString('utf8'));
     } catch (e) {
       throw new CheckpointError(`${path.join(dir, file)} is not valid JSON: ${(e as Error).message}`);
     }
   };
+  // Structure before tensors: a checkpoint whose JSON passes its checksum but is wrong fails here,
+  // naming the file and field, and nothing has been allocated yet.
+  const trainer = validateTrainerState(parseJson('train.json'), path.join(dir, 'train.json'), getRngState().byteLength) as TrainerState;
+  const optimValues = validateOptimValues(parseJson('optim.json'), path.join(dir, 'optim.json'));
+  checkpointIdentity(dir);
   const model = loadSafetensors(data.get('model.safetensors')!, {}, path.join(dir, 'model.safetensors')).tensors;
   let optimTensors: Map<string, Tensor>;
   try {
@@ -221,8 +243,8 @@ export async function loadCheckpoint(dirIn: string): Promise<LoadedCheckpoint> {
   return {
     dir,
     model,
-    optimizer: { tensors, values: parseJson<OptimizerState['values']>('optim.json') },
-    trainer: parseJson<TrainerState>('train.json'),
+    optimizer: { tensors, values: optimValues },
+    trainer,
     configYaml: data.has('config.yaml') ? data.get('config.yaml')!.toString('utf8') : null,
   };
 }

@@ -1,11 +1,13 @@
 // The training loop (OLMo's olmo/train.py Trainer): micro-batched forward/backward under autocast,
 // OLMo's loss normalisation and z-loss, clipping, schedule, optimizer step, metrics, checkpoints,
 // exact resume, and the ways a run stops (max_duration, stop_at, time_limit, signals, NaN).
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError } from '../config/errors';
+import { embeddingSize } from '../config/model';
+import { checkUnsupportedKeys } from '../config/unsupported';
 import { parseDuration, maxEpochs, maxSteps, Progress } from '../config/duration';
 import { trainConfigToYaml } from '../config/schema';
 import type { TrainConfig } from '../config/train';
@@ -13,23 +15,35 @@ import { deriveBatchSizes } from '../config/train';
 import type { LoaderBatch } from '../data/loader';
 import { DataLoader } from '../data/loader';
 import type { MemMapDataset } from '../data/memmap-dataset';
+import { checkBatchTokenIds, checkDataAgainstModel } from '../data/token-ids';
+import type { FolderLock } from '../util/folder-lock';
 import type { OLMo } from '../model/olmo';
 import type { Optimizer } from '../optim/optimizer';
-import { Scheduler, buildScheduler, scheduleAt } from '../optim/scheduler';
+import { Scheduler, boltOnWarmup, buildScheduler, scheduleAt, schedulerPosition } from '../optim/scheduler';
 import { noGrad } from '../tensor/autograd';
 import { scalar, tensor } from '../tensor/creation';
 import { getRngState, manualSeed, setRngState } from '../tensor/random';
 import { setNumThreads } from '../tensor/runtime';
 import { keep, tidy } from '../tensor/scope';
 import type { Tensor } from '../tensor/tensor';
-import { CheckpointError, Checkpointer, TrainerState, disposeCheckpoint, latestCheckpoint, loadCheckpoint } from './checkpoint';
+import { collectiveFromProcessGroup } from '../eval/collective';
+import { InLoopEvaluation } from '../eval/in-loop';
+import { CheckpointError, Checkpointer, TrainerState, disposeCheckpoint, loadCheckpoint } from './checkpoint';
 import { microBatchLoss, usesFusedLoss } from './loss';
-import { memoryMetrics } from './memory-metrics';
+import { memoryBannerLines, memoryMetrics } from './memory-metrics';
 import { buildDataset, buildModel, buildOptimizer, dataFingerprint, epochIndices } from './build';
 import { RunSinks, SpeedMonitor, createMetricsSinks, trainStepMetrics } from './logging';
+import { StartupBanner } from './logging/banner';
+import { StartPlan, checkLaterCheckpoints, lockRunFolder, makeRunFolder, moveEarlierRunAside, planStart, removeIfCreatedAndEmpty, writeRunConfig } from './run-folder';
 import { DataParallel } from '../dist/data-parallel';
 import { ProcessGroup } from '../dist/process-group';
 import { DataIndicesLog } from './data-indices';
+import { readLaunchEnv } from '../dist/env';
+import { Fsdp } from '../dist/fsdp';
+import type { NamedParameter } from '../nn/module';
+import { CheckpointFolder } from './checkpoint-files';
+import { ShardedMetadata, saveSharded } from './sharded-checkpoint';
+import { readShardedCheckpoint, shardingFor } from './sharding';
 
 /** Why fit() returned. */
 export type StopReason = 'max_duration' | 'stop_at' | 'time_limit' | 'signal' | 'aborted' | 'data_exhausted' | 'dry_run';
@@ -47,7 +61,7 @@ export class NonFiniteError extends Error {
 export interface TrainerOptions {
   /** Intra-op threads for libtorch (default: every core). */
   numThreads?: number;
-  /** Install SIGTERM/SIGINT handlers that checkpoint and stop (default false; the CLI sets it). */
+  /** Install SIGTERM/SIGINT/SIGHUP handlers that checkpoint and stop (default false; the CLI sets it). */
   handleSignals?: boolean;
   /** Print progress to the console (default true). */
   console?: boolean;
@@ -55,7 +69,11 @@ export interface TrainerOptions {
   onNonFinite?: 'error' | 'skip';
   /** Stops the run (with a checkpoint) when aborted. */
   signal?: AbortSignal;
-  /** Resume from the run folder's latest checkpoint when there is one (default true). */
+  /**
+   * Resume from the run folder's own checkpoint (what `latest` names) when there is one (default
+   * true). false (--no-resume): start fresh; a folder holding an earlier run is refused unless
+   * save_overwrite, which moves that run aside to `<save_folder>.previous-<time>`.
+   */
   autoResume?: boolean;
   /**
    * The process group of a data-parallel run. Default: joined from the launch environment
@@ -65,6 +83,13 @@ export interface TrainerOptions {
   processGroup?: ProcessGroup;
   /** Overlap the gradient all-reduce with backward (default false: measured slower on Gloo/CPU, see bench/RESULTS.md). */
   overlapGradReduce?: boolean;
+  /**
+   * Shard the model as `fsdp:` says even in a single process (FSDP at world size 1; memory
+   * benchmarks, CUDA checks). Several processes are sharded anyway, unless NO_SHARD.
+   */
+  fsdp?: boolean;
+  /** FSDP: gather the next unit during the current one's forward (default true; benchmarks turn it off). */
+  fsdpForwardPrefetch?: boolean;
 }
 
 /** What fit() returns. */
@@ -88,8 +113,9 @@ export interface FitResult {
 export type StepMetrics = Record<string, number>;
 
 /**
- * Trains an OLMo model as a TrainConfig describes. Events: 'step' (step, metrics), 'checkpoint'
- * (dir), 'resume' (dir, step). `await new Trainer(cfg).fit()`.
+ * Trains an OLMo model as a TrainConfig describes. Events: 'banner' (StartupBanner, before it is
+ * printed: add lines with banner.set), 'step' (step, metrics), 'eval' (step, metrics), 'checkpoint'
+ * (dir), 'resume' (dir, step), 'notice' (message). `await new Trainer(cfg).fit()`.
  */
 export class Trainer extends EventEmitter {
   readonly cfg: TrainConfig;
@@ -100,9 +126,15 @@ export class Trainer extends EventEmitter {
   private scheduler!: Scheduler;
   private checkpointer!: Checkpointer;
   private sinks: RunSinks | null = null;
+  /** The config's evaluators (null without any): run every eval_interval steps. */
+  private evaluation: InLoopEvaluation | null = null;
   private readonly o: TrainerOptions;
   private state: TrainerState = { global_step: 0, global_train_examples_seen_this_epoch: 0, global_train_tokens_seen: 0, epoch: 0, rng: {} };
   private stopSignal: NodeJS.Signals | null = null;
+  /** Whether this process itself got a signal (a stop agreed because of another rank's leaves it false). */
+  private ownSignal = false;
+  /** Set once the run's last checkpoint is on disk on every rank: a signal then has nothing left to stop. */
+  private endSaved = false;
   private lastCheckpoint: string | null = null;
   /** Step of the newest checkpoint requested (or restored), so one step is never saved twice. */
   private savedStep = -1;
@@ -112,10 +144,23 @@ export class Trainer extends EventEmitter {
   private fingerprint = '';
   /** global_step when this fit() started (after a resume). */
   private firstStepOfRun = 0;
+  /** The run folder's lock (global rank 0 only), held from setup to the end of fit(). */
+  private lock: FolderLock | null = null;
+  /** Warnings about config keys olmo-ts does not honour (src/config/unsupported.ts), printed at start. */
+  private readonly configWarnings: string[];
+  /** The start-up banner (printed before the first step; add lines on the 'banner' event). */
+  readonly banner = new StartupBanner();
   /** The data-parallel group (a group of one process for a single-process run). */
   pg!: ProcessGroup;
   private ownsPg = false;
   private dp!: DataParallel;
+  /** The sharded model (FSDP), or null when every rank holds all of it. */
+  fsdp: Fsdp | null = null;
+  private shardedFolder: CheckpointFolder | null = null;
+  private unshardedCheckpointer: Checkpointer | null = null;
+  /** Names the temporary folder of a sharded save (rank 0's pid, known to every rank). */
+  private saveTag = 0;
+  private lastUnshardedStep = -1;
   private indicesLog: DataIndicesLog | null = null;
 
   constructor(cfg: TrainConfig, opts: TrainerOptions = {}) {
@@ -124,6 +169,7 @@ export class Trainer extends EventEmitter {
     this.o = opts;
     this.runDir = path.resolve(cfg.save_folder);
     if (cfg.precision === 'amp_fp16') throw new ConfigError('precision', 'amp_fp16 needs CUDA (fp16 autocast); use amp_bf16 or fp32 on CPU');
+    this.configWarnings = checkUnsupportedKeys(cfg);
   }
 
   /** Whether this process writes the run's shared outputs (rank 0). */
@@ -143,49 +189,125 @@ export class Trainer extends EventEmitter {
     };
   }
 
-  /** Builds model, optimizer, data and sinks, and restores a checkpoint when asked or found. */
+  /**
+   * Locks and checks the run folder, builds data, model and optimizer, restores a checkpoint when
+   * the folder has one (or load_path), and only then writes: config.yaml, the metrics sinks.
+   */
   private async setup(): Promise<void> {
     const cfg = this.cfg;
     this.ownsPg = !this.o.processGroup;
     this.pg = this.o.processGroup ?? (await ProcessGroup.init());
     deriveBatchSizes(cfg, this.pg.size); // the global batch must split evenly over the ranks
     setNumThreads(this.o.numThreads ?? defaultThreads());
-    if (this.isMain) {
-      fs.mkdirSync(this.runDir, { recursive: true });
-      fs.writeFileSync(path.join(this.runDir, 'config.yaml'), trainConfigToYaml(cfg));
+    if (this.isMain) for (const w of this.configWarnings) this.notice(`warning: ${w}`);
+    let created = false;
+    try {
+      // One process writes a run folder, rank 0, and holds its lock; the other ranks only read it.
+      if (this.isMain) {
+        created = makeRunFolder(this.runDir).created;
+        this.lock = lockRunFolder(this.runDir);
+      }
+      await this.pg.barrier(); // the other ranks read the folder rank 0 has just made
+      const plan = planStart(this.runDir, { autoResume: this.o.autoResume ?? true, loadPath: cfg.load_path, saveOverwrite: cfg.save_overwrite });
+      if (this.isMain) for (const n of plan.notes) this.notice(n);
+      // Data first: a bad path fails in milliseconds, before a large model is built.
+      this.dataset = buildDataset(cfg);
+      if (this.dataset.length < cfg.global_train_batch_size) {
+        throw new ConfigError('global_train_batch_size', `the dataset has ${this.dataset.length} instances of ${cfg.model.max_sequence_length} tokens, fewer than one batch of ${cfg.global_train_batch_size}`);
+      }
+      const dataWarnings = checkDataAgainstModel(this.dataset, { embeddingSize: embeddingSize(cfg.model), vocabSize: cfg.model.vocab_size, eosTokenId: cfg.model.eos_token_id, tokenizer: cfg.tokenizer.identifier });
+      if (this.isMain) for (const w of dataWarnings) this.notice(`warning: ${w}`);
+      manualSeed(cfg.seed);
+      this.model = buildModel(cfg);
+      // Every rank starts from rank 0's weights (as DDP does; the same seed makes them equal anyway).
+      if (this.pg.size > 1) await this.pg.broadcast(this.model.parameters(), 0).wait();
+      const sharding = shardingFor(cfg, this.pg.size, this.o.fsdp, this.isMain ? (m) => this.notice(`warning: ${m}`) : undefined);
+      if (sharding) this.fsdp = await Fsdp.create(this.model, this.pg, readLaunchEnv(), { ...sharding, forwardPrefetch: this.o.fsdpForwardPrefetch });
+      this.optimizer = buildOptimizer(cfg, this.trainables());
+      this.scheduler = buildScheduler(cfg.scheduler);
+      this.fingerprint = dataFingerprint(cfg, this.dataset);
+      // Eval data is read now (a bad path fails before training); each rank evaluates its slice.
+      this.evaluation = await InLoopEvaluation.create(cfg, { collective: collectiveFromProcessGroup(this.pg) });
+      this.checkpointer = new Checkpointer(this.runDir, {
+        keep: cfg.save_num_checkpoints_to_keep,
+        overwrite: cfg.save_overwrite,
+        unshardedInterval: cfg.save_interval_unsharded,
+        keepUnsharded: cfg.save_num_unsharded_checkpoints_to_keep,
+      });
+      if (this.fsdp && this.isMain) {
+        // A sharded run: step{N}/ holds every rank's pieces; OLMo's unsharded ones are step{N}-unsharded/.
+        this.shardedFolder = new CheckpointFolder(this.runDir, { keep: cfg.save_num_checkpoints_to_keep, overwrite: cfg.save_overwrite });
+        this.unshardedCheckpointer = new Checkpointer(this.runDir, { keep: cfg.save_num_unsharded_checkpoints_to_keep, overwrite: cfg.save_overwrite, suffix: '-unsharded' });
+      }
+      // Only rank 0 writes checkpoints; every rank reads the one to resume from once rank 0 has
+      // cleaned up what a killed writer left behind.
+      if (this.isMain) this.checkpointer.removeStale();
+      await this.pg.barrier();
+      if (plan.resumeFrom) await this.restore(plan.resumeFrom, plan.resumeKind === 'own' ? 'own' : 'load_path');
+      if (typeof this.state.run_id !== 'string') this.state.run_id = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+      if (this.isMain) for (const n of checkLaterCheckpoints(this.runDir, this.state.global_step, cfg.save_overwrite)) this.notice(n);
+      // Replicated: gradients are averaged by DataParallel; sharded: by the FSDP units.
+      this.dp = new DataParallel(this.pg, this.fsdp ? [] : this.model.parameters(), { overlap: this.o.overlapGradReduce });
+      if (this.fsdp) this.saveTag = await this.dp.max(this.isMain ? process.pid : 0);
+      // Everything is validated: from here on the folder is written (by rank 0; then every rank's
+      // data-indices file, once an earlier run has been moved aside).
+      if (this.isMain && !cfg.dry_run) {
+        if (plan.moveAside.length) this.notice(`--no-resume: moved the earlier run in ${this.runDir} aside to ${moveEarlierRunAside(this.runDir, plan.moveAside)}`);
+        writeRunConfig(this.runDir, trainConfigToYaml(cfg));
+      }
+      await this.pg.barrier();
+      if (cfg.save_data_indices && !cfg.dry_run) this.indicesLog = new DataIndicesLog(this.runDir, this.pg.rank);
+      if (!this.isMain) return; // metrics are rank 0's to write
+      this.sinks = createMetricsSinks({
+        runDir: this.runDir,
+        console: this.o.console === false ? false : { totalSteps: maxSteps(parseDuration(cfg.max_duration), this.progress()), interval: cfg.console_log_interval },
+      });
+      this.showBanner(plan);
+    } catch (e) {
+      this.lock?.release();
+      this.lock = null;
+      if (this.isMain) removeIfCreatedAndEmpty(this.runDir, created);
+      throw e;
     }
-    // Data first: a bad path fails in milliseconds, before a large model is built.
-    this.dataset = buildDataset(cfg);
-    if (this.dataset.length < cfg.global_train_batch_size) {
-      throw new ConfigError('global_train_batch_size', `the dataset has ${this.dataset.length} instances of ${cfg.model.max_sequence_length} tokens, fewer than one batch of ${cfg.global_train_batch_size}`);
-    }
-    manualSeed(cfg.seed);
-    this.model = buildModel(cfg);
-    this.optimizer = buildOptimizer(cfg, this.model);
-    this.scheduler = buildScheduler(cfg.scheduler);
-    this.fingerprint = dataFingerprint(cfg, this.dataset);
-    this.checkpointer = new Checkpointer(this.runDir, { keep: cfg.save_num_checkpoints_to_keep, overwrite: cfg.save_overwrite });
-    // Only rank 0 writes checkpoints; every rank reads the one to resume from once rank 0 has
-    // cleaned up what a killed writer left behind.
-    if (this.isMain) this.checkpointer.removeStale();
-    await this.pg.barrier();
-    const resumeFrom = cfg.load_path ?? ((this.o.autoResume ?? true) ? latestCheckpoint(this.runDir) : null);
-    if (resumeFrom) await this.restore(resumeFrom);
-    this.dp = new DataParallel(this.pg, this.model.parameters(), { overlap: this.o.overlapGradReduce });
-    await this.dp.broadcastParams(); // every rank starts from rank 0's weights, as DDP does
-    if (cfg.save_data_indices) this.indicesLog = new DataIndicesLog(this.runDir, this.pg.rank);
-    if (!this.isMain) return; // metrics are rank 0's to write
-    this.sinks = createMetricsSinks({
-      runDir: this.runDir,
-      console: this.o.console === false ? false : { totalSteps: maxSteps(parseDuration(cfg.max_duration), this.progress()), interval: cfg.console_log_interval },
-    });
   }
 
-  /** Loads weights (and optimizer/trainer state unless reset_*), checking shapes and the data. */
-  private async restore(where: string): Promise<void> {
-    const ck = await loadCheckpoint(where);
+  /** Fills and prints the start-up banner (after listeners of 'banner' added their lines). */
+  private showBanner(plan: StartPlan): void {
+    const cfg = this.cfg;
+    const b = this.banner;
+    const tokens = this.tokensPerBatch;
+    b.set('run folder', this.runDir);
+    b.set('model', `${this.model.numParams().toLocaleString('en-US')} parameters, ${cfg.model.n_layers} layers, d_model ${cfg.model.d_model}, ${cfg.precision ?? 'fp32'}`);
+    const threads = this.o.numThreads ?? defaultThreads();
+    const parallel = this.fsdp ? `FSDP ${cfg.fsdp.sharding_strategy}, wrapping ${cfg.fsdp.wrapping_strategy ?? 'null'}` : 'data parallel';
+    b.set('device', `cpu, ${threads} thread${threads === 1 ? '' : 's'}${this.pg.size > 1 || this.fsdp ? `; rank ${this.pg.rank} of ${this.pg.size} (${parallel})` : ''}`);
+    b.set('data', `${this.dataset.length.toLocaleString('en-US')} instances (${this.dataset.paths.length} file${this.dataset.paths.length === 1 ? '' : 's'}, ${this.dataset.dtype})`);
+    b.set('batch', `${cfg.global_train_batch_size} x ${cfg.model.max_sequence_length} = ${tokens.toLocaleString('en-US')} tokens per step (micro-batch ${cfg.device_train_microbatch_size})`);
+    b.set('duration', `${cfg.max_duration} (${maxSteps(parseDuration(cfg.max_duration), this.progress())} steps)`);
+    b.set('start', this.lastCheckpoint
+      ? `resuming from ${this.lastCheckpoint} at step ${this.state.global_step}${plan.resumeKind === 'load_path' ? ' (load_path)' : ''}`
+      : 'fresh (no checkpoint to resume)');
+    for (const [k, v] of memoryBannerLines(cfg)) b.set(k, v);
+    this.emit('banner', b);
+    if (this.o.console !== false) this.notice(b.render());
+  }
+
+  /**
+   * Loads weights (and optimizer/trainer state unless reset_*), checking shapes and the data.
+   * reset_* and restore_dataloader: false apply to a start from load_path (as in OLMo, where a run
+   * is started from load_path); a run resuming its own checkpoint continues it whole (a crash
+   * restart must not reset the optimizer again), keeping the bolt-on warmup that start set up,
+   * and restarts the data order only when the data changed.
+   */
+  private async restore(where: string, kind: 'own' | 'load_path'): Promise<void> {
+    const ck = this.fsdp
+      ? await readShardedCheckpoint(where, this.fsdp, this.pg.rank, this.pg.size, new Map(this.model.namedParameters().map((p) => [p.name, p.tensor.shape])))
+      : await loadCheckpoint(where);
+    const own = kind === 'own';
+    const resetOptimizer = !own && this.cfg.reset_optimizer_state;
+    const resetTrainer = !own && this.cfg.reset_trainer_state;
     try {
-      const params = new Map(this.model.namedParameters().map((p) => [p.name, p.tensor]));
+      const params = new Map(this.trainables().map((p) => [p.name, p.tensor]));
       for (const [name, p] of params) {
         const t = ck.model.get(name);
         if (!t) throw new CheckpointError(`${ck.dir}: the checkpoint has no weights for parameter '${name}' (a different model config?)`);
@@ -195,9 +317,9 @@ export class Trainer extends EventEmitter {
       const extra = [...ck.model.keys()].filter((n) => !params.has(n));
       if (extra.length) throw new CheckpointError(`${ck.dir}: unexpected weights in the checkpoint: ${extra.slice(0, 3).join(', ')}`);
       // Everything is checked before anything is copied, so a bad checkpoint never loads in part.
-      if (!this.cfg.reset_optimizer_state) {
-        const own = this.optimizer.stateDict().tensors;
-        for (const [kind, byName] of Object.entries(own)) {
+      if (!resetOptimizer) {
+        const mineAll = this.optimizer.stateDict().tensors;
+        for (const [kind, byName] of Object.entries(mineAll)) {
           for (const [name, mine] of Object.entries(byName)) {
             const t = ck.optimizer.tensors[kind]?.[name];
             if (!t) throw new CheckpointError(`${ck.dir}: the optimizer state has no ${kind} for '${name}' (another optimizer? set reset_optimizer_state: true to start it afresh)`);
@@ -207,14 +329,15 @@ export class Trainer extends EventEmitter {
         }
       }
       const st = ck.trainer;
-      if (!this.cfg.reset_trainer_state && this.cfg.restore_dataloader && st.data_fingerprint && st.data_fingerprint !== this.fingerprint) {
+      const dataChanged = !!st.data_fingerprint && st.data_fingerprint !== this.fingerprint;
+      if (!resetTrainer && this.cfg.restore_dataloader && dataChanged) {
         throw new CheckpointError(`${ck.dir} was trained on different data (files, sizes, seed or batch shape changed); set restore_dataloader: false to continue on the new data`);
       }
       noGrad(() => { for (const [name, p] of params) p.copy_(ck.model.get(name)!); });
-      if (!this.cfg.reset_optimizer_state) this.optimizer.loadStateDict(ck.optimizer);
-      if (!this.cfg.reset_trainer_state) {
+      if (!resetOptimizer) this.optimizer.loadStateDict(ck.optimizer);
+      if (!resetTrainer) {
         this.state = { ...st };
-        if (!this.cfg.restore_dataloader) this.state.global_train_examples_seen_this_epoch = 0;
+        if (!this.cfg.restore_dataloader && (!own || dataChanged)) this.state.global_train_examples_seen_this_epoch = 0;
         if (st.rng.cpu) setRngState(Uint8Array.from(Buffer.from(st.rng.cpu, 'base64')));
         const clip = st.clip as { max_grad_norm: number | null; max_grad_norm_ratio: number | null }[] | undefined;
         clip?.forEach((c, i) => {
@@ -222,6 +345,15 @@ export class Trainer extends EventEmitter {
           if (g) { g.maxGradNorm = c.max_grad_norm; g.maxGradNormRatio = c.max_grad_norm_ratio; }
         });
       }
+      // OLMo (scripts/train.py): a fresh optimizer on a trained model warms up again, from where
+      // the schedule is to t_warmup later (in the schedule's units); kept in the trainer state so
+      // the run's own restarts keep it.
+      if (resetOptimizer && !resetTrainer) {
+        const at = schedulerPosition(this.cfg, this.progress()).current;
+        this.state.bolt_on_warmup = [at, Math.trunc(at + this.cfg.scheduler.t_warmup)];
+      }
+      const bolt = this.state.bolt_on_warmup as [number, number] | undefined;
+      if (Array.isArray(bolt) && bolt.length === 2) this.scheduler = boltOnWarmup(buildScheduler(this.cfg.scheduler), bolt[0], bolt[1]);
       this.lastCheckpoint = ck.dir;
       this.savedStep = this.state.global_step;
       this.emit('resume', ck.dir, this.state.global_step);
@@ -230,21 +362,35 @@ export class Trainer extends EventEmitter {
     }
   }
 
-  /** Writes a checkpoint of the current state (in the background; returns its promise). */
-  saveCheckpoint(opts: { ephemeral?: boolean } = {}): Promise<string> {
-    if (!this.isMain) {
-      // Every rank holds the same model: rank 0 alone writes it.
-      this.savedStep = this.state.global_step;
-      this.lastCheckpoint = path.join(this.runDir, `step${this.state.global_step}`);
-      return Promise.resolve(this.lastCheckpoint);
-    }
-    const trainer: TrainerState = {
+  /** What the optimizer updates: the model's parameters, or this rank's pieces of them under FSDP. */
+  private trainables(): NamedParameter[] {
+    return this.fsdp ? this.fsdp.namedSegments() : this.model.namedParameters();
+  }
+
+  private trainerState(): TrainerState {
+    return {
       ...this.state,
       rng: { cpu: Buffer.from(getRngState()).toString('base64') },
       data_fingerprint: this.fingerprint,
       world_size: this.pg.size,
       clip: this.optimizer.groups.map((g) => ({ max_grad_norm: g.maxGradNorm, max_grad_norm_ratio: g.maxGradNormRatio })),
     };
+  }
+
+  /**
+   * Writes a checkpoint of the current state (in the background; returns its promise). Sharded
+   * (FSDP): every rank writes its pieces and the promise settles once rank 0 has published the
+   * folder — a collective, so every rank must call it at the same step.
+   */
+  saveCheckpoint(opts: { ephemeral?: boolean } = {}): Promise<string> {
+    if (this.fsdp) return this.saveShardedCheckpoint(opts);
+    if (!this.isMain) {
+      // Every rank holds the same model: rank 0 alone writes it.
+      this.savedStep = this.state.global_step;
+      this.lastCheckpoint = path.join(this.runDir, `step${this.state.global_step}`);
+      return Promise.resolve(this.lastCheckpoint);
+    }
+    const trainer = this.trainerState();
     const model = new Map(this.model.namedParameters().map((p) => [p.name, p.tensor]));
     this.savedStep = this.state.global_step;
     const job = this.checkpointer.save(this.state.global_step, { model, optimizer: this.optimizer.stateDict(), trainer, configYaml: trainConfigToYaml(this.cfg) }, opts);
@@ -255,12 +401,62 @@ export class Trainer extends EventEmitter {
     });
   }
 
+  private async saveShardedCheckpoint(opts: { ephemeral?: boolean }): Promise<string> {
+    const fsdp = this.fsdp!;
+    const step = this.state.global_step;
+    this.savedStep = step;
+    const meta: ShardedMetadata = {
+      sharded: true,
+      world_size: this.pg.size,
+      sharding_strategy: this.cfg.fsdp.sharding_strategy,
+      params: Object.fromEntries(this.model.namedParameters().map((p) => [p.name, p.tensor.shape])),
+    };
+    const dir = await saveSharded({
+      folder: this.shardedFolder, runDir: this.runDir, step, pg: this.pg, tag: this.saveTag, meta, ephemeral: opts.ephemeral ?? false,
+      payload: { model: new Map(fsdp.namedSegments().map((p) => [p.name, p.tensor])), optimizer: this.optimizer.stateDict(), trainer: this.trainerState() },
+      configYaml: trainConfigToYaml(this.cfg),
+    });
+    this.lastCheckpoint = dir;
+    this.emit('checkpoint', dir);
+    return dir;
+  }
+
+  /**
+   * OLMo's unsharded checkpoint of a sharded run (save_interval_unsharded): the fp32 weights and
+   * optimizer state gathered to rank 0, written as step{N}-unsharded/ in the regular format (what
+   * `convert`, `generate` and any world size load). A collective.
+   */
+  private async saveUnshardedCheckpoint(): Promise<void> {
+    const fsdp = this.fsdp!;
+    this.lastUnshardedStep = this.state.global_step;
+    const segs = new Map(fsdp.namedSegments().map((p) => [p.name, p.tensor]));
+    const st = this.optimizer.stateDict();
+    const model = await fsdp.gatherFull((n) => segs.get(n)!);
+    const tensors: Record<string, Record<string, Tensor>> = {};
+    for (const [kind, byName] of Object.entries(st.tensors)) tensors[kind] = Object.fromEntries(await fsdp.gatherFull((n) => byName[n]!));
+    try {
+      if (this.isMain) {
+        // save() copies to host memory before returning; the file writes go on in the background.
+        void this.unshardedCheckpointer!.save(this.state.global_step, { model, optimizer: { tensors, values: st.values }, trainer: this.trainerState(), configYaml: trainConfigToYaml(this.cfg) })
+          .catch((e: unknown) => { this.saveError ??= e; });
+      }
+    } finally {
+      for (const t of model.values()) t.dispose();
+      for (const byName of Object.values(tensors)) for (const t of Object.values(byName)) t.dispose();
+    }
+  }
+
   /**
    * Starts a checkpoint write without waiting for it: the state is copied to host memory now and the
    * files are written while training goes on. At most one write is in flight (a second save waits for
    * the first, so serialized copies never pile up); a failed write stops the run at the next step.
    */
   private async saveInBackground(opts: { ephemeral?: boolean } = {}): Promise<void> {
+    if (this.fsdp) {
+      // Sharded saves are collectives: every rank takes part in step with the others.
+      await this.saveCheckpoint(opts);
+      return;
+    }
     if (this.saveInFlight) await this.saveInFlight;
     this.throwSaveError();
     this.saveInFlight = this.saveCheckpoint(opts).then(() => undefined, (e: unknown) => { this.saveError ??= e; });
@@ -280,9 +476,12 @@ export class Trainer extends EventEmitter {
     const microBatches = Math.ceil(B / rowsPer);
     const amp = cfg.precision === 'amp_bf16';
     this.optimizer.zeroGrad();
-    const local = tidy(() => {
-      let ceSum: Tensor = scalar(0);
-      let zSum: Tensor | null = cfg.softmax_auxiliary_loss ? scalar(0) : null;
+    this.fsdp?.zeroGrad();
+    // The step's CE and Z sums stay tensors (no host sync per micro-batch) until the end.
+    let local: { ce: number; z: number | null };
+    let ceSum: Tensor = keep(scalar(0));
+    let zSum: Tensor | null = cfg.softmax_auxiliary_loss ? keep(scalar(0)) : null;
+    try {
       for (let r0 = 0; r0 < B; r0 += rowsPer) {
         const rows = Math.min(rowsPer, B - r0);
         tidy(() => {
@@ -296,17 +495,30 @@ export class Trainer extends EventEmitter {
           if (zSum) zSum = keep(zSum.add(m.z!));
           this.dp.beforeBackward(r0 + rows >= B);
           m.loss.backward();
-          ceSum = keep(ceSum.add(m.ce));
+          const ce = keep(ceSum.add(m.ce));
+          ceSum.dispose();
+          ceSum = ce;
+          if (zSum) {
+            const z = keep(zSum.add(m.z!));
+            zSum.dispose();
+            zSum = z;
+          }
         });
+        // FSDP reduce-scatters every micro-batch's gradients into the shards, as OLMo's does.
+        if (this.fsdp) await this.fsdp.finishBackward();
       }
-      return { ce: ceSum.item(), z: zSum ? zSum.item() : null };
-    });
-    // Data parallel: average the gradients, and the loss metrics as OLMo reduces them, across ranks.
+      local = { ce: ceSum.item(), z: zSum ? zSum.item() : null };
+    } finally {
+      ceSum.dispose();
+      zSum?.dispose();
+    }
+    // Data parallel: average the gradients (replicated model), and the loss metrics as OLMo reduces
+    // them, across ranks.
     await this.dp.syncGradients();
     const [ce, zMean] = await this.dp.mean([local.ce, local.z ?? 0]);
     const z = local.z === null ? null : zMean!;
     const step = this.state.global_step;
-    const clip = this.optimizer.clipGradsAndCollectMetrics(step);
+    const clip = this.optimizer.clipGradsAndCollectMetrics(step, await this.shardedGradNorms());
     const bad: [string, number] | null = !Number.isFinite(ce) ? ['train/CrossEntropyLoss', ce]
       : z !== null && !Number.isFinite(z) ? ['train/ZLoss', z]
       : !Number.isFinite(clip.total_grad_norm) ? firstNonFinite(clip.perParam) : null;
@@ -340,8 +552,10 @@ export class Trainer extends EventEmitter {
     if (cfg.dry_run) {
       // OLMo's dry_run: everything is built (and restored), nothing is trained.
       this.sinks?.close();
+      this.lock?.release();
       return { stoppedBy: 'dry_run', stepsRun: 0, globalStep: this.state.global_step, lastLoss: NaN, losses: [], checkpoint: this.lastCheckpoint, runDir: this.runDir, skippedSteps: this.skippedSteps };
     }
+    deriveBatchSizes(cfg, 1); // validates the batch sizes
     const duration = parseDuration(cfg.max_duration);
     const epochs = maxEpochs(duration);
     const speed = new SpeedMonitor({ windowSize: cfg.speed_monitor.window_size, flopsPerToken: this.model.flopsPerToken(), peakFlopsPerDevice: cfg.speed_monitor.gpu_flops_available ?? undefined });
@@ -351,13 +565,15 @@ export class Trainer extends EventEmitter {
     let stoppedBy: StopReason = 'max_duration';
     const detach = this.o.handleSignals ? this.installSignalHandlers() : () => undefined;
     try {
+      // OLMo's eval_on_load: evaluate the restored checkpoint before training on.
+      if (cfg.eval_on_load && this.lastCheckpoint && this.state.global_step > 0) await this.evaluate();
       epochs: for (; this.state.epoch < epochs; this.state.epoch++, this.state.global_train_examples_seen_this_epoch = 0) {
         const loader = new DataLoader({
           dataset: this.dataset,
-          globalIndices: epochIndices(cfg, this.dataset, (cfg.epoch ?? 0) + this.state.epoch, this.runDir),
-          globalBatchSize: cfg.global_train_batch_size,
+          globalIndices: epochIndices(cfg, this.dataset, (cfg.epoch ?? 0) + this.state.epoch, this.runDir, { worldSize: this.pg.size, write: this.isMain }),
           rank: this.pg.rank,
           worldSize: this.pg.size,
+          globalBatchSize: cfg.global_train_batch_size,
           startIndex: this.state.global_train_examples_seen_this_epoch,
           dropLast: true,
           padTokenId: cfg.model.pad_token_id,
@@ -372,6 +588,7 @@ export class Trainer extends EventEmitter {
             this.throwSaveError();
             const stop = await this.agreeToStop(this.shouldStop(t0));
             if (stop) { stoppedBy = stop; break epochs; }
+            checkBatchTokenIds(batch, this.dataset, embeddingSize(cfg.model));
             const [B, T] = batch.shape; // this rank's device batch
             const W = this.pg.size;
             const tStep = Date.now();
@@ -395,8 +612,14 @@ export class Trainer extends EventEmitter {
               this.emit('step', this.state.global_step, metrics);
             }
             const s = this.state.global_step;
-            if (s % cfg.save_interval === 0) await this.saveInBackground();
+            // One process: every checkpoint is unsharded; save_interval_unsharded adds to the schedule.
+            const unshardedDue = !!cfg.save_interval_unsharded && s % cfg.save_interval_unsharded === 0;
+            if (s % cfg.save_interval === 0 || (unshardedDue && !this.fsdp)) await this.saveInBackground();
             else if (cfg.save_interval_ephemeral && s % cfg.save_interval_ephemeral === 0) await this.saveInBackground({ ephemeral: true });
+            if (this.fsdp && unshardedDue) await this.saveUnshardedCheckpoint();
+            // A signal skips the eval (OLMo: not after a cancel) in one process; ranks must agree, so with
+            // several they evaluate and stop at the next agreed check.
+            if (this.evaluation?.due(s) && !(this.stopSignal && this.pg.size === 1)) await this.evaluate();
           }
         } finally {
           await loader.close();
@@ -407,9 +630,13 @@ export class Trainer extends EventEmitter {
       if (this.saveInFlight) await this.saveInFlight;
       this.throwSaveError();
       if (this.state.global_step > 0 && this.savedStep !== this.state.global_step) await this.saveCheckpoint();
+      if (this.fsdp && cfg.save_interval_unsharded && this.state.global_step > 0 && this.lastUnshardedStep !== this.state.global_step) await this.saveUnshardedCheckpoint();
       await this.checkpointer.flush();
+      await this.unshardedCheckpointer?.flush();
+      this.throwSaveError();
       // Every rank returns only once rank 0's final checkpoint is on disk.
       await this.pg.barrier();
+      this.endSaved = true;
     } finally {
       // On an error (NaN, a failed save) still let a write in flight finish: the checkpoint it holds is
       // good, and the process must not exit with a half-written temp folder when it need not.
@@ -417,6 +644,7 @@ export class Trainer extends EventEmitter {
       detach();
       this.sinks?.close();
       this.indicesLog?.close();
+      this.lock?.release();
     }
     return {
       stoppedBy,
@@ -430,14 +658,30 @@ export class Trainer extends EventEmitter {
     };
   }
 
+  /** Runs the evaluators at the current step (OLMo's Trainer.eval); training resumes unchanged. */
+  private async evaluate(): Promise<void> {
+    this.optimizer.zeroGrad();
+    const r = await this.evaluation!.run(this.model, this.state.global_step, this.sinks);
+    this.emit('eval', this.state.global_step, r.metrics);
+  }
+
   private get skippedSteps(): number {
     return (this.state.skipped_steps as number | undefined) ?? 0;
   }
 
   /** A line for the operator: the console progress when there is one, else stderr. */
   private notice(message: string): void {
+    this.emit('notice', message);
     if (this.sinks?.console) this.sinks.console.info(message);
     else process.stderr.write(`olmo-ts: ${message}\n`);
+  }
+
+  /** Under FSDP, each parameter's gradient norm over every rank's piece; else undefined (local = global). */
+  private async shardedGradNorms(): Promise<Float64Array | undefined> {
+    if (!this.fsdp) return undefined;
+    const local = this.optimizer.localGradNorms();
+    const sq = await this.fsdp.reduceNormSquares(local.map((n) => n * n));
+    return sq.map((x) => Math.fround(Math.sqrt(x)));
   }
 
   /**
@@ -464,21 +708,29 @@ export class Trainer extends EventEmitter {
     return null;
   }
 
-  /** First SIGTERM/SIGINT: finish the step, checkpoint, stop. A second one exits at once. */
+  /**
+   * First SIGTERM/SIGINT/SIGHUP (a closed terminal or ssh session is a SIGHUP): finish the step,
+   * checkpoint, stop. A second one exits at once. A stop that ranks agreed on because another rank
+   * was signalled does not count as this process's first: its own copy of the same preemption often
+   * arrives a moment later. A signal after the run's end is saved (another rank exited first and
+   * Slurm stops the step) changes nothing.
+   */
   private installSignalHandlers(): () => void {
     const handler = (sig: NodeJS.Signals) => {
-      if (this.stopSignal) {
+      if (this.endSaved) return;
+      if (this.ownSignal) {
         process.stderr.write(`\nolmo-ts: second ${sig}, exiting now without a checkpoint\n`);
         process.exit(128 + (os.constants.signals[sig] ?? 15));
       }
+      this.ownSignal = true;
+      if (this.stopSignal) return; // already stopping for another rank's signal
       this.stopSignal = sig;
       this.notice(`${sig} received: finishing this step, then saving a checkpoint (send it again to exit at once)`);
     };
-    process.on('SIGTERM', handler);
-    process.on('SIGINT', handler);
+    const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
+    for (const s of signals) process.on(s, handler);
     return () => {
-      process.off('SIGTERM', handler);
-      process.off('SIGINT', handler);
+      for (const s of signals) process.off(s, handler);
     };
   }
 
@@ -489,13 +741,23 @@ export class Trainer extends EventEmitter {
 
   /** Frees the model and optimizer state. */
   close(): void {
+    this.lock?.release();
+    this.indicesLog?.close();
     this.dp?.close();
+    this.fsdp?.close();
+    void this.unshardedCheckpointer?.close();
     if (this.ownsPg) this.pg?.close();
     void this.checkpointer?.close();
+    this.evaluation?.close();
     this.optimizer?.close();
     this.model?.dispose();
     this.dataset?.close();
   }
+}
+
+function firstNonFinite(perParam: Record<string, number>): [string, number] {
+  for (const [k, v] of Object.entries(perParam)) if (!Number.isFinite(v)) return [k.replace(/\.norm$/, ' norm'), v];
+  return ['optim/total_grad_norm', NaN];
 }
 
 /**
@@ -507,9 +769,4 @@ function defaultThreads(): number {
   if (Number.isInteger(omp) && omp > 0) return omp;
   const perNode = Number(process.env.LOCAL_WORLD_SIZE) || 1;
   return Math.max(1, Math.floor(os.cpus().length / perNode));
-}
-
-function firstNonFinite(perParam: Record<string, number>): [string, number] {
-  for (const [k, v] of Object.entries(perParam)) if (!Number.isFinite(v)) return [k.replace(/\.norm$/, ' norm'), v];
-  return ['optim/total_grad_norm', NaN];
 }

@@ -1,6 +1,6 @@
 // The trainer with and without the fused LM head + loss (fused_loss, default on): the same run
-// trains to the same losses within float32 rounding, with z-loss and micro-batches, and logs the
-// process's memory (System/Peak RSS, System/CPU Cache).
+// trains to the same losses within float32 rounding, with z-loss and micro-batches, logs the
+// process's memory (System/Peak RSS, System/CPU Cache) and says both in the start-up banner.
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { cpuCache, loadTrainConfig } from '../../src';
@@ -10,7 +10,7 @@ import { removeSandboxes, sandbox } from '../helpers/train-process';
 
 after(removeSandboxes);
 
-async function train(fused: boolean | null): Promise<{ losses: number[]; z: number[]; metrics: Record<string, number> }> {
+async function train(fused: boolean | null): Promise<{ losses: number[]; z: number[]; metrics: Record<string, number>; banner: Map<string, string> }> {
   const sb = sandbox(`fused-${fused}`);
   const over = ['--max_duration=4', '--global_train_batch_size=4', '--device_train_microbatch_size=2', '--softmax_auxiliary_loss=true', `--save_folder=${sb.run}`];
   if (fused !== null) over.push(`--fused_loss=${fused}`);
@@ -24,7 +24,7 @@ async function train(fused: boolean | null): Promise<{ losses: number[]; z: numb
   } finally {
     trainer.close();
   }
-  return { losses, z, metrics };
+  return { losses, z, metrics, banner: new Map(trainer.banner.entries()) };
 }
 
 test('fused_loss on (default) and off train alike; memory metrics are logged', async () => {
@@ -39,4 +39,8 @@ test('fused_loss on (default) and off train alike; memory metrics are logged', a
   }
   assert.ok(fused.metrics['System/Peak RSS (MB)']! > 10, 'peak RSS is logged');
   if (cpuCache.stats().enabled) assert.ok(fused.metrics['System/CPU Cache (MB)']! >= 0, 'the caching allocator\'s idle memory is logged');
+  // The start-up banner says which head runs and what the cache may hold.
+  assert.match(fused.banner.get('LM head + loss')!, /^fused, 64-token chunks of a 64-token micro-batch/);
+  assert.match(plain.banner.get('LM head + loss')!, /^plain/);
+  assert.match(fused.banner.get('CPU cache')!, /holds up to [0-9.]+ GB of freed blocks/);
 });
