@@ -492,7 +492,6 @@ export class Trainer extends EventEmitter {
           if (batch.labelMask) labels = labels.maskedFill(tensor(batch.labelMask.subarray(r0 * T, (r0 + rows) * T), { shape: [rows, T], dtype: 'bool' }).logicalNot(), -100);
           if (attn) labels = labels.maskedFill(attn.eq(0), -100);
           const m = tidy(() => microBatchLoss(this.model, ids, labels, { attentionMask: attn, amp, fused: usesFusedLoss(cfg), zLoss: zSum !== null, divisor: microBatches }));
-          if (zSum) zSum = keep(zSum.add(m.z!));
           this.dp.beforeBackward(r0 + rows >= B);
           m.loss.backward();
           const ce = keep(ceSum.add(m.ce));
