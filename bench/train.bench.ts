@@ -13,7 +13,9 @@
 // = PyTorch with MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=64 GiB (freed memory stays in the heap).
 // --profile times the phases of the real Trainer (its model, loss, backward and optimizer calls are
 // wrapped with a clock and a page-fault counter; nothing is re-implemented) next to train_ref.py's
-// phases; --perf also runs each side under `perf record` and prints the hottest symbols.
+// phases; --perf also runs each side under `perf record` and prints the hottest symbols (perf's
+// own work competes with the OpenMP threads: on a 2-core machine it slows the sides unevenly, so
+// read it for where time goes, not for ratios).
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
