@@ -67,12 +67,13 @@ export interface HeadLossResult {
 
 /**
  * Default rows per chunk of {@link headLoss} for `tokens` rows of `vocab` logits: the fewest chunks
- * of at most ~128 MiB of bf16 logits each (1334 rows at vocab 50304), split evenly so no chunk is
+ * of at most 256 MiB of bf16 logits each (2668 rows at vocab 50304), split evenly so no chunk is
  * left short. Bigger chunks keep the gradient matmuls deep (their depth is the chunk's rows) and
- * accumulate d weight fewer times; the bound keeps the chunk well below the float32 logits.
+ * accumulate d weight fewer times (measured: one chunk of 2048 x 50304 is 2% faster than two of
+ * 1024, bench/RESULTS.md); the bound keeps a chunk at most 1/4 of the float32 logits of 10k tokens.
  */
 export function headChunkRows(vocab: number, tokens: number): number {
-  const maxRows = Math.max(128, Math.floor((128 << 20) / (2 * Math.max(1, vocab))));
+  const maxRows = Math.max(128, Math.floor((256 << 20) / (2 * Math.max(1, vocab))));
   const chunks = Math.max(1, Math.ceil(tokens / maxRows));
   return Math.max(1, Math.ceil(tokens / chunks));
 }
