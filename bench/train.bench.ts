@@ -24,7 +24,6 @@ import { performance } from 'node:perf_hooks';
 import { loadTrainConfig } from '../src/config';
 import { prepareBrown } from '../src/data/brown';
 import { buildGlobalIndices } from '../src/data/global-indices';
-import { native } from '../src/native';
 import { OLMo } from '../src/model/olmo';
 import { AdamW } from '../src/optim/adamw';
 import { LionW } from '../src/optim/lion';
@@ -154,9 +153,9 @@ async function runTrainer(job: Job, side: Side, profile: boolean): Promise<Resul
   if (profile) {
     // The Trainer's own calls, wrapped in place: what runs is exactly what training runs.
     timer = new PhaseTimer();
-    timer.wrap(OLMo.prototype, 'forwardHidden', 'data+prep', 'forward');
     timer.wrap(OLMo.prototype, 'forward', 'data+prep', 'forward');
-    timer.wrap(native, 'headLoss', 'loss', 'loss: fused head op');
+    // The fused head runs inside forward(): its time (logits, loss and the three gradient matmuls) is its own phase.
+    timer.wrap(OLMo.prototype, 'fusedHeadLoss', 'forward', 'loss: fused head op');
     timer.wrap(Tensor.prototype, 'backward', 'loss', 'backward');
     timer.wrap(Optimizer.prototype, 'clipGradsAndCollectMetrics', 'sync+other', 'clip');
     timer.wrap(AdamW.prototype, 'step', 'sync+other', 'optimizer');

@@ -6,7 +6,7 @@ import type { TrainConfig } from '../config/train';
 import type { OLMo } from '../model/olmo';
 import { autocast } from '../tensor/autograd';
 import { cat, full } from '../tensor/creation';
-import { crossEntropy, headLoss } from '../tensor/functional';
+import { crossEntropy } from '../tensor/functional';
 import { tidy } from '../tensor/scope';
 import type { Tensor } from '../tensor/tensor';
 
@@ -50,21 +50,27 @@ export function nextTokenLoss(logits: Tensor, labels: Tensor, o: { zLoss: boolea
 }
 
 /**
- * nextTokenLoss with the LM head fused in: `hidden` (b, T, C) is the model's final normed hidden
- * state (OLMo.forwardHidden); the head (tied or not, bias, scale_logits, all embedding_size rows)
- * and the loss run as one native op, chunk by chunk of tokens (see headLoss). Same values and
- * gradients as nextTokenLoss(model's logits) within bf16/fp32 rounding: the cross-entropy covers
- * positions 0..T-2 against labels 1..T-1 (-100 ignored), the z-loss every position. Call inside
- * autocast when the model trains under it (the op picks its matmul dtype from there).
+ * nextTokenLoss with the LM head fused in: the model's forward pass on `ids` with its head (tied or
+ * not, bias, scale_logits, all embedding_size rows) and the loss run as one native op, chunk by
+ * chunk of tokens (forward()'s headLoss, F.headLoss). Same values and gradients as
+ * nextTokenLoss(model's logits) within bf16/fp32 rounding: the cross-entropy covers positions
+ * 0..T-2 against labels 1..T-1 (-100 ignored), the z-loss every position. The whole pass is one
+ * model.forward() call, so whatever brackets forward (FSDP's gathering) brackets the head too.
+ * Call inside autocast when the model trains under it (the op picks its matmul dtype from there).
  */
-export function fusedNextTokenLoss(model: OLMo, hidden: Tensor, labels: Tensor, o: { zLoss: boolean; divisor: number; chunkRows?: number }): MicroBatchLoss {
+export function fusedNextTokenLoss(
+  model: OLMo,
+  ids: Tensor,
+  labels: Tensor,
+  o: { attentionMask?: Tensor | null; attentionBias?: Tensor | null; zLoss: boolean; divisor: number; chunkRows?: number },
+): MicroBatchLoss {
   return tidy(() => {
-    const [b, T, C] = hidden.shape as [number, number, number];
-    // Row (i, t) predicts labels[i, t+1]; the last position of each row has no target.
-    const targets = cat([labels.slice(1, 1, T).long(), full([b, 1], -100, { dtype: 'int64', device: labels.device })], 1).reshape(-1); // (b·T)
-    const head = model.lmHead;
-    const r = headLoss(hidden.reshape(-1, C), head.weight, head.bias, targets, {
-      ignoreIndex: -100, ceWeight: 1 / o.divisor, zWeight: o.zLoss ? 1e-4 / o.divisor : 0, scale: head.scale, chunkRows: o.chunkRows,
+    const [b, T] = labels.shape as [number, number];
+    // Position (i, t) predicts labels[i, t+1]; the last position of each row has no target.
+    const targets = cat([labels.slice(1, 1, T).long(), full([b, 1], -100, { dtype: 'int64', device: labels.device })], 1); // (b, T)
+    const r = model.forward(ids, {
+      attentionMask: o.attentionMask ?? null, attentionBias: o.attentionBias ?? null,
+      headLoss: { targets, ignoreIndex: -100, ceWeight: 1 / o.divisor, zWeight: o.zLoss ? 1e-4 / o.divisor : 0, chunkRows: o.chunkRows },
     });
     return { loss: r.loss, ce: r.ce, z: o.zLoss ? r.z : null };
   });
@@ -88,7 +94,7 @@ export function microBatchLoss(
 ): MicroBatchLoss {
   const fwd = { attentionMask: o.attentionMask };
   const amp = <R>(fn: () => R): R => (o.amp ? autocast(fn, { device: model.device }) : fn());
-  if (o.fused) return amp(() => fusedNextTokenLoss(model, model.forwardHidden(ids, fwd), labels, o));
+  if (o.fused) return amp(() => fusedNextTokenLoss(model, ids, labels, o));
   // The inner tidy frees the logits before backward (only autograd's saved tensors stay).
   return tidy(() => nextTokenLoss(amp(() => model.forward(ids, fwd).logits), labels, o));
 }

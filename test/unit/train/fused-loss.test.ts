@@ -44,8 +44,7 @@ for (const file of fs.readdirSync(DIR).filter((f) => f.endsWith('.safetensors'))
       const r = tidy(() => {
         // The fixture's loss is OLMo's mean next-token CE with the attention mask as label mask.
         const labels = mask ? ids.maskedFill(mask.eq(0), -100) : ids;
-        const hidden = model.forwardHidden(ids, { attentionMask: mask, attentionBias: bias });
-        const m = fusedNextTokenLoss(model, hidden, labels, { zLoss: false, divisor: 1, chunkRows: 5 });
+        const m = fusedNextTokenLoss(model, ids, labels, { attentionMask: mask, attentionBias: bias, zLoss: false, divisor: 1, chunkRows: 5 });
         m.loss.backward();
         let dGrad = 0, maxGrad = 0;
         for (const p of model.namedParameters()) {
@@ -119,6 +118,29 @@ for (const [name, over] of HEADS) {
   }
 }
 
+test('forward with headLoss: the loss instead of the logits; targets checked; not with lastLogitsOnly', () => {
+  manualSeed(13);
+  const model = new OLMo(tinyConfig({ weight_tying: false, include_bias: true, scale_logits: true }));
+  try {
+    tidy(() => {
+      const ids = randint(0, 40, [2, 7], { dtype: 'int64' });
+      const targets = randint(0, 40, [2, 7], { dtype: 'int64' });
+      const out = model.forward(ids, { headLoss: { targets, zWeight: 1e-4 } });
+      assert.equal('logits' in out, false);
+      // The same numbers as the head applied by hand to forward()'s logits (every embedding row).
+      const logits = model.forward(ids).logits.reshape(-1, 48); // (14, 48)
+      const ce = logits.logSoftmax(-1).gather(1, targets.reshape(-1, 1)).mean().neg().item();
+      const z = logits.logsumexp(-1).pow(2).mean().mul(1e-4).item();
+      assert.ok(Math.abs(out.ce.item() - ce) <= 1e-5 * Math.abs(ce), `ce ${out.ce.item()} vs ${ce}`);
+      assert.ok(Math.abs(out.z.item() - z) <= 1e-5 * Math.abs(z), `z ${out.z.item()} vs ${z}`);
+      assert.throws(() => model.forward(ids, { headLoss: { targets: targets.reshape(-1) } }), /headLoss.targets must be \(batch, seq\) = \(2, 7\)/);
+      assert.throws(() => model.forward(ids, { lastLogitsOnly: true, headLoss: { targets } }), /headLoss and lastLogitsOnly cannot be combined/);
+    });
+  } finally {
+    model.dispose();
+  }
+});
+
 test('usesFusedLoss: on unless fused_loss is false', () => {
   assert.equal(usesFusedLoss({ fused_loss: null } as never), true);
   assert.equal(usesFusedLoss({ fused_loss: true } as never), true);
@@ -131,14 +153,13 @@ test('fusedNextTokenLoss: the last position has no target, the z-loss covers it 
   try {
     tidy(() => {
       const ids = randint(0, 40, [2, 6], { dtype: 'int64' });
-      const hidden = model.forwardHidden(ids);
       const logits = model.forward(ids).logits;
-      const f = fusedNextTokenLoss(model, hidden, ids, { zLoss: true, divisor: 1 });
+      const f = fusedNextTokenLoss(model, ids, ids, { zLoss: true, divisor: 1 });
       const u = nextTokenLoss(logits, ids, { zLoss: true, divisor: 1 });
       assert.ok(Math.abs(f.ce.item() - u.ce.item()) < 1e-5);
       assert.ok(Math.abs(f.z!.item() - u.z!.item()) < 1e-8);
-      // Under autocast the hidden state is what the model's head sees; fused and forward agree there too.
-      const fa = autocast(() => fusedNextTokenLoss(model, model.forwardHidden(ids), ids, { zLoss: false, divisor: 1 }));
+      // Under autocast too.
+      const fa = autocast(() => fusedNextTokenLoss(model, ids, ids, { zLoss: false, divisor: 1 }));
       const ua = nextTokenLoss(autocast(() => model.forward(ids).logits), ids, { zLoss: false, divisor: 1 });
       assert.ok(Math.abs(fa.ce.item() - ua.ce.item()) < 4 * U.bfloat16 * ua.ce.item());
     });
