@@ -239,6 +239,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   init_runtime(env, exports);
   init_optim(env, exports);
   init_cpu_cache(env, exports);
+  init_checkpoint(env, exports);
   return exports;
 }
 

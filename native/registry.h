@@ -9,6 +9,7 @@
 #include <napi.h>
 #include <ATen/ATen.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,7 @@ struct Registry {
   std::vector<at::Generator> gens;    // generator handles (CPU), id -> generator
   Napi::FunctionReference err_ctor[kNumErrKinds];
   int autocast_depth[2] = {0, 0};     // nesting per device type (cpu, cuda)
+  std::shared_ptr<void> checkpoint;  // activation-checkpointing state (checkpoint_fn.cc)
 };
 
 inline Registry& reg(Napi::Env env) { return *env.GetInstanceData<Registry>(); }
@@ -100,6 +102,7 @@ void init_nn_ops(Napi::Env env, Napi::Object exports);
 void init_runtime(Napi::Env env, Napi::Object exports);
 void init_optim(Napi::Env env, Napi::Object exports);
 void init_cpu_cache(Napi::Env env, Napi::Object exports);
+void init_checkpoint(Napi::Env env, Napi::Object exports);
 
 }  // namespace olmo
 

@@ -15,7 +15,9 @@ export const PRECISIONS = ['amp_bf16', 'amp_fp16', 'fp32'] as const;
 /** Sharded checkpointer implementations (ShardedCheckpointerType). */
 export const SHARDED_CHECKPOINTERS = ['torch_new', 'torch_legacy', 'local'] as const;
 /** Activation checkpointing strategies (ActivationCheckpointingStrategy). */
-export const ACTIVATION_CHECKPOINTING = ['whole_layer', 'one_in_two', 'one_in_three', 'one_in_four', 'fine_grained'] as const;
+export const ACTIVATION_CHECKPOINTING = ['whole_layer', 'one_in_two', 'one_in_three', 'one_in_four', 'two_in_three', 'three_in_four', 'fine_grained'] as const;
+/** One of ACTIVATION_CHECKPOINTING (two_in_three and three_in_four are OLMo v0.3.0's additions). */
+export type ActivationCheckpointingStrategy = (typeof ACTIVATION_CHECKPOINTING)[number];
 
 const modelField = custom<ModelConfig>({
   doc: 'The OLMo model (ModelConfig).',
@@ -115,7 +117,7 @@ export const trainSpec = section(
     python_profiling: bool({ default: false, doc: 'Profile the host code on batches 6, 7 and 8.' }),
     torch_profiling: bool({ default: false, doc: 'Run the torch profiler on batches 6, 7 and 8.' }),
     stop_at: nullable(int({ min: 0, doc: 'Stop at this step (before max_duration).' })),
-    activation_checkpointing: nullable(oneOf(ACTIVATION_CHECKPOINTING, { doc: 'The activation checkpointing strategy (true/false are accepted for whole_layer/null, as in OLMo).' })),
+    activation_checkpointing: nullable(oneOf(ACTIVATION_CHECKPOINTING, { doc: 'Recompute activations in backward instead of keeping them: whole_layer (every block), one_in_two/one_in_three/one_in_four (blocks with index % N == 0), two_in_three/three_in_four (index % 3 != 0 / % 4 != 0), fine_grained (norms, attention and activation inside each block). true/false are accepted for whole_layer/null, as in OLMo.' })),
   },
   { title: 'TrainConfig', doc: 'OLMo training configuration (olmo/config.py TrainConfig, v0.2.5).' },
 );

@@ -131,6 +131,15 @@ export interface NativeBinding {
   gradNorms(params: Id[]): Float64Array;
   scaleGrads(params: Id[], coefs: Float64Array): void;
   firstNonFinite(ids: Id[]): number;
+  // activation checkpointing (native/checkpoint_fn.cc)
+  ckptShare(ids: Id[]): Id[];
+  ckptLeaves(ids: Id[], force: boolean): Id[];
+  ckptCapture(cudaDevices: number[]): number;
+  ckptRelease(handle: number): void;
+  ckptEnter(handle: number): void;
+  ckptExit(): void;
+  ckptBackward(outputs: Id[], mailboxes: Id[]): number;
+  ckptDepth(): number;
   // CPU caching allocator (native/cpu_cache.cc)
   cpuCacheStats(): { enabled: boolean; cachedBytes: number; hits: number; misses: number };
   cpuCacheTrim(): void;

@@ -15,9 +15,11 @@ import { LionW } from '../optim/lion';
 import type { Optimizer } from '../optim/optimizer';
 import { buildParamGroups } from '../optim/param-groups';
 
-/** The model as OLMo builds it from `model:` (weights initialised from the current seed). */
+/** The model as OLMo builds it from `model:` (weights initialised from the current seed), with `activation_checkpointing`. */
 export function buildModel(cfg: TrainConfig): OLMo {
-  return new OLMo(cfg.model, { device: 'cpu' });
+  const model = new OLMo(cfg.model, { device: 'cpu' });
+  model.setActivationCheckpointing(cfg.activation_checkpointing);
+  return model;
 }
 
 /** AdamW (eps 1e-5) or LionW over OLMo's decay / no-decay groups, with the config's clipping. */

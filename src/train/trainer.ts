@@ -255,7 +255,7 @@ export class Trainer extends EventEmitter {
           // The inner tidy frees the logits before backward (only autograd's saved tensors stay).
           const m = tidy(() => nextTokenLoss(amp ? autocast(forward) : forward(), labels, { zLoss: zSum !== null, divisor: microBatches }));
           if (zSum) zSum = keep(zSum.add(m.z!));
-          m.loss.backward();
+          this.model.backward(m.loss); // recomputes checkpointed activations, if any
           ceSum = keep(ceSum.add(m.ce));
         });
       }
