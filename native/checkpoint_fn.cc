@@ -1,13 +1,15 @@
 // checkpoint_fn.cc — the mechanism behind activation checkpointing (src/tensor/checkpoint.ts).
 // TypeScript splits the forward into segments and drives the backward segment by segment (the
 // forward/backward split); no JavaScript ever runs inside an autograd hook. What lives here:
-//   - cut points: detached aliases that require grad, so the engine stops at a segment boundary
-//     and accumulates the boundary's gradient into the alias's .grad (the segment's "mailbox");
+//   - cut points: aliases whose grad_fn is a Mailbox, a custom autograd node with no next edges:
+//     the engine stops there and the node keeps the gradient that reached each alias, summed
+//     over engine calls. It holds no tensor data, so an alias nobody else needs is freed;
 //   - one engine call per segment: backward(segment outputs, their mailbox gradients);
 //   - the state a recompute must reproduce: the default generators (CPU and each CUDA device used)
 //     and the autocast settings at the first pass, applied around the recompute and then restored
 //     (torch.utils.checkpoint's preserve_rng_state / autocast handling).
 #include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/autograd/function.h>
 
 #include <memory>
 #include <mutex>
@@ -30,11 +32,33 @@ struct SavedState {
   bool grad_enabled = false;
 };
 
-// Per-environment checkpoint state: captured states by handle, and the stack of states that a
-// recompute replaced (restored on exit, innermost first).
+// The sink of a cut: input i is the gradient of cut point i. The engine calls apply() once per
+// backward that reaches it (with undefined tensors for cut points it did not reach).
+struct Mailbox final : torch::autograd::Node {
+  std::vector<at::Tensor> grads;
+  std::mutex mu;
+
+  torch::autograd::variable_list apply(torch::autograd::variable_list&& in) override {
+    std::lock_guard<std::mutex> lock(mu);
+    if (grads.size() < in.size()) grads.resize(in.size());
+    for (size_t k = 0; k < in.size(); ++k) {
+      if (!in[k].defined()) continue;
+      // Out of place: the engine's buffer may be shared; the sum of two gradients is the same
+      // either way (a leaf's AccumulateGrad adds in place).
+      grads[k] = grads[k].defined() ? grads[k] + in[k] : std::move(in[k]);
+    }
+    return {};
+  }
+  std::string name() const override { return "olmo::CheckpointMailbox"; }
+};
+
+// Per-environment checkpoint state: captured states and mailboxes by handle, and the stack of
+// states that a recompute replaced (restored on exit, innermost first).
 struct CheckpointState {
   std::vector<std::unique_ptr<SavedState>> captured;  // handle -> state (null = free)
   std::vector<int32_t> free_handles;
+  std::vector<std::shared_ptr<Mailbox>> boxes;         // handle -> mailbox (null = free)
+  std::vector<int32_t> free_boxes;
   std::vector<SavedState> entered;
 };
 
@@ -96,28 +120,67 @@ SavedState& arg_state(Info info, size_t i) {
   return *c.captured[h];
 }
 
+std::shared_ptr<Mailbox>& arg_box(Info info, size_t i) {
+  CheckpointState& c = ck(info.Env());
+  const int64_t h = arg_int(info, i);
+  if (h < 0 || h >= static_cast<int64_t>(c.boxes.size()) || !c.boxes[h])
+    throw_js(info.Env(), kDisposed, "checkpoint mailbox was released");
+  return c.boxes[h];
+}
+
 // ckptShare(ids) -> ids: new handles to the same tensors (autograd history included), so the
 // checkpoint tape owns what it needs independently of the caller's scopes.
 Napi::Value share(Info info) { return put_all(info, arg_tensors(info, 0)); }
 
-// ckptLeaves(ids, force) -> ids: one cut point per tensor. A tensor that requires grad (or, with
-// force, any floating-point tensor) becomes a detached alias that requires grad: the engine stops
-// there and accumulates the gradient into its .grad. Others are shared as they are.
-Napi::Value leaves(Info info) {
+// ckptCut(ids) -> [box, id...]: one mailbox for all the tensors, and for each a cut point: an alias
+// (same storage) whose grad_fn is input k of the mailbox. Floating-point tensors only.
+Napi::Value cut(Info info) {
   std::vector<at::Tensor> ts = arg_tensors(info, 0);
-  const bool force = arg_bool(info, 1);
+  auto box = std::make_shared<Mailbox>();
   std::vector<at::Tensor> out;
   out.reserve(ts.size());
-  for (const at::Tensor& t : ts) {
-    if (t.requires_grad() || (force && at::isFloatingType(t.scalar_type()))) {
-      at::Tensor d = t.detach();
-      d.requires_grad_(true);
-      out.push_back(std::move(d));
-    } else {
-      out.push_back(t);
-    }
+  for (size_t k = 0; k < ts.size(); ++k) {
+    if (!at::isFloatingType(ts[k].scalar_type()))
+      throw_js(info.Env(), kDType, "a cut point must be a floating-point tensor (tensor " + std::to_string(k) + ")");
+    at::Tensor d = ts[k].detach();
+    torch::autograd::create_gradient_edge(d, box);
+    out.push_back(std::move(d));
   }
-  return put_all(info, out);
+  CheckpointState& c = ck(info.Env());
+  int32_t h;
+  if (!c.free_boxes.empty()) {
+    h = c.free_boxes.back();
+    c.free_boxes.pop_back();
+    c.boxes[h] = box;
+  } else {
+    h = static_cast<int32_t>(c.boxes.size());
+    c.boxes.push_back(box);
+  }
+  Napi::Env env = info.Env();
+  Napi::Array res = Napi::Array::New(env, out.size() + 1);
+  res.Set(0u, Napi::Number::New(env, h));
+  Registry& r = reg(env);
+  for (size_t k = 0; k < out.size(); ++k) res.Set(static_cast<uint32_t>(k + 1), Napi::Number::New(env, store(r, out[k])));
+  return res;
+}
+
+// ckptBoxHasGrad(box) -> whether any cut point of the mailbox received a gradient.
+Napi::Value box_has_grad(Info info) {
+  std::shared_ptr<Mailbox>& box = arg_box(info, 0);
+  std::lock_guard<std::mutex> lock(box->mu);
+  bool any = false;
+  for (const at::Tensor& g : box->grads) any = any || g.defined();
+  return Napi::Boolean::New(info.Env(), any);
+}
+
+Napi::Value box_release(Info info) {
+  CheckpointState& c = ck(info.Env());
+  const int64_t h = arg_int(info, 0);
+  if (h >= 0 && h < static_cast<int64_t>(c.boxes.size()) && c.boxes[h]) {
+    c.boxes[h].reset();
+    c.free_boxes.push_back(static_cast<int32_t>(h));
+  }
+  return info.Env().Undefined();
 }
 
 // ckptCapture(cudaDevices) -> handle: the generators (CPU + those CUDA devices) and autocast now.
@@ -171,23 +234,26 @@ Napi::Value exit_fn(Info info) {
   return info.Env().Undefined();
 }
 
-// ckptBackward(outputs, mailboxes) -> n: one engine call from a segment's outputs with the
-// gradients accumulated in their cut points' .grad. Mailboxes are emptied first, so their memory
-// goes as soon as the engine has used it; outputs without a gradient (unused) are skipped.
+// ckptBackward(outputs, box) -> n: one engine call from a segment's outputs with the gradients
+// their cut points' mailbox received. The mailbox is emptied first, so its memory goes as soon as
+// the engine has used it; outputs without a gradient (unused) are skipped.
 Napi::Value backward(Info info) {
   std::vector<at::Tensor> outs = arg_tensors(info, 0);
-  std::vector<at::Tensor> boxes = arg_tensors(info, 1);
-  if (outs.size() != boxes.size())
-    throw_js(info.Env(), kArgument, "ckptBackward: " + std::to_string(outs.size()) + " outputs but " +
-                                        std::to_string(boxes.size()) + " mailboxes");
+  std::shared_ptr<Mailbox> box = arg_box(info, 1);
+  std::vector<at::Tensor> grads;
+  {
+    std::lock_guard<std::mutex> lock(box->mu);
+    grads = std::move(box->grads);
+    box->grads.clear();
+  }
+  if (grads.size() > outs.size())
+    throw_js(info.Env(), kArgument, "ckptBackward: " + std::to_string(outs.size()) + " outputs for a mailbox of " +
+                                        std::to_string(box->num_inputs()));
   std::vector<at::Tensor> sel_out, sel_grad;
-  for (size_t k = 0; k < outs.size(); ++k) {
-    at::Tensor g = boxes[k].grad();
-    if (!g.defined()) continue;
-    boxes[k].mutable_grad().reset();
-    if (!outs[k].requires_grad()) continue;
+  for (size_t k = 0; k < grads.size(); ++k) {
+    if (!grads[k].defined() || !outs[k].requires_grad()) continue;
     sel_out.push_back(outs[k]);
-    sel_grad.push_back(std::move(g));
+    sel_grad.push_back(std::move(grads[k]));
   }
   if (!sel_out.empty()) torch::autograd::backward(sel_out, sel_grad, /*keep_graph=*/false);
   return Napi::Number::New(info.Env(), static_cast<double>(sel_out.size()));
@@ -202,7 +268,9 @@ Napi::Value depth(Info info) {
 
 void init_checkpoint(Napi::Env env, Napi::Object exports) {
   OLMO_EXPORT("ckptShare", share);
-  OLMO_EXPORT("ckptLeaves", leaves);
+  OLMO_EXPORT("ckptCut", cut);
+  OLMO_EXPORT("ckptBoxHasGrad", box_has_grad);
+  OLMO_EXPORT("ckptBoxRelease", box_release);
   OLMO_EXPORT("ckptCapture", capture);
   OLMO_EXPORT("ckptRelease", release);
   OLMO_EXPORT("ckptEnter", enter);

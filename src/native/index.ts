@@ -133,12 +133,15 @@ export interface NativeBinding {
   firstNonFinite(ids: Id[]): number;
   // activation checkpointing (native/checkpoint_fn.cc)
   ckptShare(ids: Id[]): Id[];
-  ckptLeaves(ids: Id[], force: boolean): Id[];
+  /** [mailbox handle, cut point ids...] */
+  ckptCut(ids: Id[]): number[];
+  ckptBoxHasGrad(box: number): boolean;
+  ckptBoxRelease(box: number): void;
   ckptCapture(cudaDevices: number[]): number;
   ckptRelease(handle: number): void;
   ckptEnter(handle: number): void;
   ckptExit(): void;
-  ckptBackward(outputs: Id[], mailboxes: Id[]): number;
+  ckptBackward(outputs: Id[], box: number): number;
   ckptDepth(): number;
   // CPU caching allocator (native/cpu_cache.cc)
   cpuCacheStats(): { enabled: boolean; cachedBytes: number; hits: number; misses: number };

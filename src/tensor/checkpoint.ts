@@ -18,11 +18,12 @@ import { Tensor, tid, wrap } from './tensor';
  */
 export type SegmentFn = (inputs: Tensor[], extras: (Tensor | null)[]) => Tensor[];
 
-/** A graph segment ending at a cut: its outputs (with history) and the cut points' mailboxes. */
+/** A graph segment ending at a cut: its outputs (with history) and the cut points' mailbox. */
 interface CutRecord {
   kind: 'cut';
   outputs: Tensor[];
-  boxes: Tensor[];
+  /** Native handle of the mailbox the cut points' gradients go to. */
+  box: number;
 }
 /** A segment run without saving activations, re-run in backward. */
 interface RecomputeRecord {
@@ -30,7 +31,9 @@ interface RecomputeRecord {
   fn: SegmentFn;
   inputs: Tensor[];
   extras: (Tensor | null)[];
-  boxes: Tensor[];
+  /** Mailbox of the outputs (the tape keeps no output data: unused outputs are freed). */
+  box: number;
+  outputs: number;
   /** Native handle of the generator/autocast state at the first pass. */
   state: number;
 }
@@ -49,8 +52,8 @@ interface RecomputeRecord {
  */
 export class CheckpointTape {
   private records: Array<CutRecord | RecomputeRecord> = [];
-  /** Caller handles of cut points -> the tape's own handle of the same mailbox. */
-  private points = new Map<Tensor, Tensor>();
+  /** Cut points handed to the caller (their gradients go to a mailbox of this tape). */
+  private points = new Set<Tensor>();
   private owned: Tensor[] = [];
   private done = false;
 
@@ -69,14 +72,12 @@ export class CheckpointTape {
     if (this.done) throw new ArgumentError('this checkpoint tape was already back-propagated or disposed');
   }
 
-  /** New caller handles (in the current scope) for the tape's mailboxes, remembered as cut points. */
-  private handOut(boxes: Tensor[]): Tensor[] {
-    const ids = native.ckptShare(boxes.map((b) => b.id));
-    return ids.map((id, i) => {
-      const t = wrap(id);
-      this.points.set(t, boxes[i]!);
-      return t;
-    });
+  /** Cut points for `ids` (caller handles in the current scope) and their mailbox's handle. */
+  private cutPoints(ids: number[]): { box: number; points: Tensor[] } {
+    const [box, ...pts] = native.ckptCut(ids);
+    const points = pts.map((id) => wrap(id));
+    for (const p of points) this.points.add(p);
+    return { box: box!, points };
   }
 
   /**
@@ -93,11 +94,10 @@ export class CheckpointTape {
     if (need.length === 0) return ts.slice();
     const ids = need.map((i) => tid(ts[i]!, `cut input ${i}`));
     const outputs = this.own(native.ckptShare(ids));
-    const boxes = this.own(native.ckptLeaves(ids, false));
-    this.records.push({ kind: 'cut', outputs, boxes });
-    const handed = this.handOut(boxes);
+    const { box, points } = this.cutPoints(ids);
+    this.records.push({ kind: 'cut', outputs, box });
     const out = ts.slice();
-    need.forEach((i, k) => { out[i] = handed[k]!; });
+    need.forEach((i, k) => { out[i] = points[k]!; });
     return out;
   }
 
@@ -110,24 +110,26 @@ export class CheckpointTape {
   recompute(fn: SegmentFn, inputs: Tensor[], extras: (Tensor | null)[] = []): Tensor[] {
     this.check();
     const cutIn = this.cut(inputs);
-    const mine = cutIn.map((t, i) => this.points.get(t) ?? this.own(native.ckptShare([tid(t, `recompute input ${i}`)]))[0]!);
+    const mine = this.own(native.ckptShare(cutIn.map((t, i) => tid(t, `recompute input ${i}`))));
     const ex = extras.map((t, i) => (t ? this.own(native.ckptShare([tid(t, `recompute extra ${i}`)]))[0]! : null));
     const cuda = new Set<number>();
     for (const t of [...mine, ...ex]) if (t && t.device !== 'cpu') cuda.add(deviceCode(t.device));
     const state = native.ckptCapture([...cuda]);
-    let boxes: Tensor[];
+    let cut: { box: number; points: Tensor[] };
     try {
-      boxes = noGrad(() => tidy(() => {
-        const outs = fn(mine, ex);
+      cut = noGrad(() => {
+        const outs = tidy(() => fn(mine, ex));
         if (!Array.isArray(outs) || outs.length === 0) throw new ArgumentError('a recomputed segment must return a non-empty array of tensors');
-        return this.own(native.ckptLeaves(outs.map((o, i) => tid(o, `segment output ${i}`)), true));
-      }));
+        const c = this.cutPoints(outs.map((o, i) => tid(o, `segment output ${i}`)));
+        for (const o of outs) o.dispose(); // the cut points alias them
+        return c;
+      });
     } catch (e) {
       native.ckptRelease(state);
       throw e;
     }
-    this.records.push({ kind: 'recompute', fn, inputs: mine, extras: ex, boxes, state });
-    return this.handOut(boxes);
+    this.records.push({ kind: 'recompute', fn, inputs: mine, extras: ex, box: cut.box, outputs: cut.points.length, state });
+    return cut.points;
   }
 
   /**
@@ -142,20 +144,22 @@ export class CheckpointTape {
       for (let r = this.records.length - 1; r >= 0; r--) {
         const rec = this.records[r]!;
         if (rec.kind === 'cut') {
-          native.ckptBackward(rec.outputs.map((t) => t.id), rec.boxes.map((t) => t.id));
+          native.ckptBackward(rec.outputs.map((t) => t.id), rec.box);
           continue;
         }
-        if (!rec.boxes.some((b) => hasGrad(b))) continue; // nothing downstream used it
+        if (!native.ckptBoxHasGrad(rec.box)) continue; // nothing downstream used it
         tidy(() => {
           native.ckptEnter(rec.state);
           let outs: Tensor[];
           try {
-            outs = rec.fn(rec.inputs, rec.extras);
+            // Only the outputs leave this scope: intermediates autograd does not keep are freed
+            // before the segment's backward, as in the first pass.
+            outs = tidy(() => rec.fn(rec.inputs, rec.extras));
           } finally {
             native.ckptExit();
           }
-          if (outs.length !== rec.boxes.length) throw new ArgumentError(`a recomputed segment returned ${outs.length} tensors, ${rec.boxes.length} the first time`);
-          native.ckptBackward(outs.map((o, i) => tid(o, `recomputed output ${i}`)), rec.boxes.map((b) => b.id));
+          if (outs.length !== rec.outputs) throw new ArgumentError(`a recomputed segment returned ${outs.length} tensors, ${rec.outputs} the first time`);
+          native.ckptBackward(outs.map((o, i) => tid(o, `recomputed output ${i}`)), rec.box);
         });
       }
     } finally {
@@ -167,17 +171,13 @@ export class CheckpointTape {
   dispose(): void {
     if (this.done) return;
     this.done = true;
-    for (const rec of this.records) if (rec.kind === 'recompute') native.ckptRelease(rec.state);
+    for (const rec of this.records) {
+      native.ckptBoxRelease(rec.box);
+      if (rec.kind === 'recompute') native.ckptRelease(rec.state);
+    }
     for (const t of this.owned) t.dispose();
     this.owned = [];
     this.records = [];
     this.points.clear();
   }
-}
-
-function hasGrad(t: Tensor): boolean {
-  const g = native.grad(t.id);
-  if (g < 0) return false;
-  native.dispose(g);
-  return true;
 }
