@@ -1,6 +1,7 @@
 // TrainConfig: every key of OLMo v0.2.5's TrainConfig (olmo/config.py) with its default and
 // meaning, built from the section specs; validateTrainConfig checks an already-interpolated object
 // once, including the cross-key checks OLMo makes in scripts/train.py and olmo/optim.py.
+import { batchSizeSteps, batchSizeWarmupSpec } from './batch-size-warmup';
 import { dataSpec, evaluatorSpec, tokenizerSpec } from './data';
 import { parseDuration } from './duration';
 import { ConfigError } from './errors';
@@ -78,7 +79,8 @@ export const trainSpec = section(
     sharded_checkpointer: oneOf(SHARDED_CHECKPOINTERS, { default: 'torch_legacy', doc: 'The sharded checkpointer used to save checkpoints during training.' }),
     new_style_checkpoints: nullable(bool({ doc: 'Deprecated. Use sharded_checkpointer instead.' })),
     max_duration: maxDurationField,
-    global_train_batch_size: int({ default: 512, min: 1, doc: 'The effective global batch size (instances per optimizer step, all ranks).' }),
+    global_train_batch_size: int({ default: 512, min: 1, doc: 'The effective global batch size (instances per optimizer step, all ranks); with batch_size_warmup, the size after the warm-up.' }),
+    batch_size_warmup: nullable(batchSizeWarmupSpec),
     device_train_batch_size: nullable(int({ min: 1, doc: 'Do not set: computed as global_train_batch_size // world_size.' })),
     device_train_microbatch_size: int({ default: 16, min: 1, doc: 'Instances per forward/backward pass on each device; gradients accumulate over micro-batches.' }),
     device_eval_batch_size: int({ default: 16, min: 1, doc: 'Evaluation instances per forward pass on each device.' }),
@@ -166,6 +168,12 @@ function checkCombinations(c: TrainConfig): void {
     if (d.paths !== null && d.datasets !== null) throw new ConfigError(`${key}.datasets`, 'got both paths and datasets, expected only one of them');
   };
   checkData(c.data, 'data');
+  if (c.batch_size_warmup) {
+    batchSizeSteps(c.batch_size_warmup, { globalBatchSize: c.global_train_batch_size, seqLen: c.model.max_sequence_length });
+    if (s.units !== 'tokens') {
+      throw new ConfigError('scheduler.units', `got ${JSON.stringify(s.units)}, expected "tokens" with batch_size_warmup (the learning rate and clipping schedule must follow tokens when the batch size changes; give t_warmup and t_max in tokens)`);
+    }
+  }
   c.evaluators.forEach((e, i) => checkData(e.data, `evaluators.${i}.data`));
 }
 

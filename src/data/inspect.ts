@@ -10,6 +10,8 @@ import { DocumentIndex, DocumentSpan } from './doc-index';
 import { buildGlobalIndices, loadGlobalIndices, rankIndices } from './global-indices';
 import { MemMapDataset } from './memmap-dataset';
 import { loadTokenizer } from './tokenizer';
+import { BatchSizeSchedule } from './batch-schedule';
+import { batchSizeSteps, batchSizeWarmupSpec } from '../config/batch-size-warmup';
 
 /** What to inspect: a run folder, or the data settings given directly (which override the run's). */
 export interface InspectOptions {
@@ -51,6 +53,7 @@ interface RunConfig {
   model?: { max_sequence_length?: number; eos_token_id?: number; pad_token_id?: number };
   tokenizer?: { identifier?: string };
   global_train_batch_size?: number;
+  batch_size_warmup?: unknown;
   seed?: number;
   epoch?: number | null;
 }
@@ -106,13 +109,26 @@ export async function inspectBatches(o: InspectOptions): Promise<InspectedInstan
   }
   if (B % W !== 0) throw new DataError(`global batch size ${B} is not a multiple of the world size ${W}`, { key: 'global_train_batch_size' });
   const ranks = o.rank !== undefined ? [o.rank] : Array.from({ length: W }, (_, r) => r);
-  let order: Uint32Array | undefined;
-  const getOrder = (): Uint32Array => {
+  // The run's global batch per step: constant, or growing with tokens (batch_size_warmup).
+  const warmup = o.globalBatchSize === undefined && cfg.batch_size_warmup ? batchSizeWarmupSpec.parse(cfg.batch_size_warmup, 'batch_size_warmup') : null;
+  const schedule = new BatchSizeSchedule(warmup ? batchSizeSteps(warmup, { globalBatchSize: B, seqLen }) : [{ tokens: 0, size: B }], seqLen, { divisor: W });
+  const firstEpoch = o.epoch ?? cfg.epoch ?? 0;
+  const orders = new Map<number, Uint32Array>();
+  /**
+   * The global order of the run's epoch e (0-based from its first epoch), rebuilt from the seed as
+   * OLMo builds it. The run's train_data/global_indices.npy holds only the latest epoch's order (it
+   * is rewritten each epoch), so it is used only to check the rebuild where it is that epoch's.
+   */
+  const saved = o.runDir ? path.join(o.runDir, 'train_data', 'global_indices.npy') : undefined;
+  const savedOrder = saved && fs.existsSync(saved) ? loadGlobalIndices(saved) : undefined;
+  const orderOf = (e: number): Uint32Array => {
+    let order = orders.get(e);
     if (order) return order;
-    const saved = o.runDir ? path.join(o.runDir, 'train_data', 'global_indices.npy') : undefined;
-    order = saved && fs.existsSync(saved)
-      ? loadGlobalIndices(saved)
-      : buildGlobalIndices({ numInstances: ds.length, seed: o.seed ?? cfg.seed ?? 6198, epoch: o.epoch ?? cfg.epoch ?? 0, dropLast: data.drop_last ?? false, worldSize: W });
+    order = buildGlobalIndices({ numInstances: ds.length, seed: o.seed ?? cfg.seed ?? 6198, epoch: firstEpoch + e, dropLast: data.drop_last ?? false, worldSize: W });
+    if (e === 0 && savedOrder && savedOrder.length !== order.length) {
+      throw new DataError(`has ${savedOrder.length} indices but the data gives ${order.length} instances per epoch: the data changed since the run (or give --world-size / --drop-last as the run had them)`, { file: saved });
+    }
+    orders.set(e, order);
     return order;
   };
 
@@ -121,10 +137,15 @@ export async function inspectBatches(o: InspectOptions): Promise<InspectedInstan
   try {
     for (const rank of ranks) {
       const logged = o.runDir ? loggedIndices(o.runDir, rank, new Set(steps)) : undefined;
-      const mine = logged ? undefined : rankIndices(getOrder(), { rank, worldSize: W });
-      const dB = B / W;
       for (const step of steps) {
-        const idx = logged ? logged.get(step) : Array.from(mine!.subarray((step - 1) * dB, step * dB));
+        let idx: number[] | undefined;
+        if (logged) idx = logged.get(step);
+        else {
+          // Step s takes the next `size` instances of its epoch's order; rank r every W-th of them.
+          const loc = schedule.locate(step, orderOf(0).length);
+          const batch = orderOf(loc.epoch).subarray(loc.start, loc.start + loc.size);
+          idx = Array.from(rankIndices(batch, { rank, worldSize: W }));
+        }
         if (!idx || idx.length === 0) throw new DataError(`step ${step} is past the end of the data order for rank ${rank}`, { key: 'step' });
         for (let i = 0; i < idx.length; i++) {
           const index = idx[i]!;

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConfigError } from '../config/errors';
 import type { TrainConfig } from '../config/train';
+import { BatchSizeSchedule } from '../data/batch-schedule';
 import { buildMemmapDataset } from '../data/config';
 import { buildGlobalIndices, saveGlobalIndices } from '../data/global-indices';
 import type { MemMapDataset } from '../data/memmap-dataset';
@@ -50,12 +51,16 @@ export function epochIndices(cfg: TrainConfig, dataset: MemMapDataset, epoch: nu
   return indices;
 }
 
-/** A short hash of what decides the data stream: token files (paths and sizes), seed, shapes. */
+/** A short hash of what decides the data stream: token files (paths and sizes), seed, shapes, batch sizes. */
 export function dataFingerprint(cfg: TrainConfig, dataset: MemMapDataset): string {
   const files = dataset.options.paths.map((p) => {
     const st = fs.statSync(p);
     return [path.resolve(p), st.size];
   });
-  const key = JSON.stringify({ files, seed: cfg.seed, seq: cfg.model.max_sequence_length, dtype: (cfg.data as { memmap_dtype?: string }).memmap_dtype ?? 'uint16', batch: cfg.global_train_batch_size, drop_last: cfg.data.drop_last });
+  const key = JSON.stringify({
+    files, seed: cfg.seed, seq: cfg.model.max_sequence_length, dtype: (cfg.data as { memmap_dtype?: string }).memmap_dtype ?? 'uint16', batch: cfg.global_train_batch_size, drop_last: cfg.data.drop_last,
+    // Only with a warm-up, so the fingerprints of constant-batch runs stay what they were.
+    ...(cfg.batch_size_warmup ? { batch_sizes: BatchSizeSchedule.fromConfig(cfg).steps } : {}),
+  });
   return createHash('sha256').update(key).digest('hex').slice(0, 16);
 }

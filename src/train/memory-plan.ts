@@ -211,21 +211,28 @@ export function planMemory(inp: MemoryPlanInput): MemoryPlan {
   // Logits in their own dtype plus a float32 copy while the loss is formed; in backward the
   // gradient of the log-probabilities and of the logits.
   const headTransient = N * V * (sA + 4);
-  // A block's backward: gradients of its activations (a few hidden-sized tensors) while its saved ones are alive.
+  // A block's backward: gradients of a few hidden-sized activations at a time, plus (attention
+  // that keeps its scores) a (T x T) gradient beyond the saved probabilities while a recomputed
+  // block's attention runs backward.
   const blockGradTransient = 3 * N * d * 4 + N * mlpHiddenSize(c) * sA;
+  const scoresGrad = kernel === 'materialized' || c.block_type === 'llama' ? rows * c.n_heads * T * T * 4 : 0;
 
   const activationPeak = (strategy: ActivationCheckpointingStrategy | null): number => {
+    const fine = strategy === 'fine_grained';
+    const savedOf = (i: number) => (shouldCheckpointBlock(strategy, i) ? blk.input : fine ? blockFineGrained : blockFull);
     let saved = embedding;
-    for (let i = 0; i < c.n_layers; i++) {
-      if (shouldCheckpointBlock(strategy, i)) saved += blk.input;
-      else saved += strategy === 'fine_grained' ? blockFineGrained : blockFull;
+    for (let i = 0; i < c.n_layers; i++) saved += savedOf(i);
+    let peak = saved + headSaved + headTransient; // the head's forward and backward
+    // Block i runs backward with the blocks below it still holding their activations; a recomputed
+    // block (or fine_grained part) holds its full activations again while it does.
+    let below = saved;
+    for (let i = c.n_layers - 1; i >= 0; i--) {
+      below -= savedOf(i);
+      const during = shouldCheckpointBlock(strategy, i) ? blk.input + blockFull + scoresGrad
+        : fine ? blockFineGrained + Math.max(0, ...Object.values(blk.parts)) + scoresGrad : blockFull;
+      peak = Math.max(peak, below + during + blockGradTransient);
     }
-    const atHead = saved + headSaved + headTransient;
-    // While a block runs backward (after its recompute, or with its activations kept) the blocks
-    // below it still hold theirs; the topmost block is the worst case.
-    const top = shouldCheckpointBlock(strategy, c.n_layers - 1) ? blockFull : 0;
-    const inBlocks = saved + top + blockGradTransient;
-    return Math.max(atHead, inBlocks);
+    return peak;
   };
 
   const activationsByStrategy = { none: activationPeak(null) } as Record<CheckpointingChoice, number>;

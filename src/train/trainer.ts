@@ -10,6 +10,7 @@ import { parseDuration, maxEpochs, maxSteps, Progress } from '../config/duration
 import { trainConfigToYaml } from '../config/schema';
 import type { TrainConfig } from '../config/train';
 import { deriveBatchSizes } from '../config/train';
+import { BatchSizeSchedule } from '../data/batch-schedule';
 import type { LoaderBatch } from '../data/loader';
 import { DataLoader } from '../data/loader';
 import type { MemMapDataset } from '../data/memmap-dataset';
@@ -25,7 +26,7 @@ import type { Tensor } from '../tensor/tensor';
 import { CheckpointError, Checkpointer, TrainerState, disposeCheckpoint, latestCheckpoint, loadCheckpoint } from './checkpoint';
 import { nextTokenLoss } from './loss';
 import { buildDataset, buildModel, buildOptimizer, dataFingerprint, epochIndices } from './build';
-import { RunSinks, SpeedMonitor, createMetricsSinks, trainStepMetrics } from './logging';
+import { METRIC, RunSinks, SpeedMonitor, createMetricsSinks, trainStepMetrics } from './logging';
 
 /** Why fit() returned. */
 export type StopReason = 'max_duration' | 'stop_at' | 'time_limit' | 'signal' | 'aborted' | 'data_exhausted' | 'dry_run';
@@ -86,6 +87,8 @@ export class Trainer extends EventEmitter {
   optimizer!: Optimizer;
   private dataset!: MemMapDataset;
   private scheduler!: Scheduler;
+  /** The global batch size of each step (global_train_batch_size, or batch_size_warmup's growth). */
+  private batchSchedule!: BatchSizeSchedule;
   private checkpointer!: Checkpointer;
   private sinks: RunSinks | null = null;
   private readonly o: TrainerOptions;
@@ -109,15 +112,18 @@ export class Trainer extends EventEmitter {
     if (cfg.precision === 'amp_fp16') throw new ConfigError('precision', 'amp_fp16 needs CUDA (fp16 autocast); use amp_bf16 or fp32 on CPU');
   }
 
-  private get tokensPerBatch(): number {
-    return this.cfg.global_train_batch_size * this.cfg.model.max_sequence_length;
+  /** Instances in the global batch of the next step. */
+  private get globalBatchSize(): number {
+    return this.batchSchedule.sizeAt(this.state.global_train_tokens_seen);
   }
   private progress(): Progress {
+    const sched = this.batchSchedule;
     return {
       globalStep: this.state.global_step,
       tokensSeen: this.state.global_train_tokens_seen,
-      tokensPerBatch: this.tokensPerBatch,
+      tokensPerBatch: this.globalBatchSize * this.cfg.model.max_sequence_length,
       batchesPerEpoch: Math.floor(this.dataset.length / this.cfg.global_train_batch_size),
+      ...(sched.isConstant ? {} : { batchSizes: sched, stepsForEpochs: (n: number) => sched.stepsForEpochs(this.dataset.length, n) }),
     };
   }
 
@@ -129,8 +135,9 @@ export class Trainer extends EventEmitter {
     fs.writeFileSync(path.join(this.runDir, 'config.yaml'), trainConfigToYaml(cfg));
     // Data first: a bad path fails in milliseconds, before a large model is built.
     this.dataset = buildDataset(cfg);
-    if (this.dataset.length < cfg.global_train_batch_size) {
-      throw new ConfigError('global_train_batch_size', `the dataset has ${this.dataset.length} instances of ${cfg.model.max_sequence_length} tokens, fewer than one batch of ${cfg.global_train_batch_size}`);
+    this.batchSchedule = BatchSizeSchedule.fromConfig(cfg, { divisor: 1 });
+    if (this.dataset.length < this.batchSchedule.maxSize) {
+      throw new ConfigError('global_train_batch_size', `the dataset has ${this.dataset.length} instances of ${cfg.model.max_sequence_length} tokens, fewer than one batch of ${this.batchSchedule.maxSize}`);
     }
     manualSeed(cfg.seed);
     this.model = buildModel(cfg);
@@ -309,11 +316,15 @@ export class Trainer extends EventEmitter {
     const detach = this.o.handleSignals ? this.installSignalHandlers() : () => undefined;
     try {
       epochs: for (; this.state.epoch < epochs; this.state.epoch++, this.state.global_train_examples_seen_this_epoch = 0) {
+        const globalIndices = epochIndices(cfg, this.dataset, (cfg.epoch ?? 0) + this.state.epoch, this.runDir);
+        const startIndex = this.state.global_train_examples_seen_this_epoch;
         const loader = new DataLoader({
           dataset: this.dataset,
-          globalIndices: epochIndices(cfg, this.dataset, (cfg.epoch ?? 0) + this.state.epoch, this.runDir),
-          globalBatchSize: cfg.global_train_batch_size,
-          startIndex: this.state.global_train_examples_seen_this_epoch,
+          globalIndices,
+          globalBatchSize: this.batchSchedule.maxSize,
+          // With batch_size_warmup: the sizes from here on, as the tokens trained on decide them.
+          plan: this.batchSchedule.isConstant ? undefined : this.batchSchedule.epochPlan(globalIndices.length, startIndex, this.state.global_train_tokens_seen),
+          startIndex,
           dropLast: true,
           padTokenId: cfg.model.pad_token_id,
           numWorkers: cfg.data.num_workers,
@@ -341,7 +352,7 @@ export class Trainer extends EventEmitter {
               this.notice(`step ${this.state.global_step}: non-finite loss or gradient, step skipped (${skipped} so far)`);
               this.sinks?.log(this.state.global_step, { 'train/skipped_steps': skipped, 'throughput/total_tokens': this.state.global_train_tokens_seen });
             } else {
-              Object.assign(metrics, speed.check(), { 'throughput/total_tokens': this.state.global_train_tokens_seen });
+              Object.assign(metrics, speed.check(), { 'throughput/total_tokens': this.state.global_train_tokens_seen, [METRIC.globalBatchSize]: B });
               if (this.skippedSteps) metrics['train/skipped_steps'] = this.skippedSteps;
               losses.push(metrics['train/CrossEntropyLoss']!);
               this.sinks?.log(this.state.global_step, metrics);
