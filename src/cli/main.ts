@@ -9,6 +9,7 @@ import { register as registerDemo } from './demo';
 import { register as registerPrepareData } from './prepare-data';
 import { register as registerInspectData } from './inspect-data';
 import { register as registerGenerate } from './generate';
+import { register as registerPlan } from './plan';
 import { register as registerReport } from './report';
 import { register as registerTrain } from './train';
 
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerPrepareData(program);
   registerInspectData(program);
   registerGenerate(program);
+  registerPlan(program);
   registerReport(program);
   registerTrain(program);
   return program;

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { ModelConfig, effectiveNKvHeads, embeddingSize, layerNormHasBias, mlpHiddenSize } from '../config/model';
 import { ACTIVATION_CHECKPOINTING, ActivationCheckpointingStrategy, TrainConfig } from '../config/train';
+import { ConfigError } from '../config/errors';
 import { FINE_GRAINED_PARTS, shouldCheckpointBlock } from '../model/activation-checkpointing';
 
 /** A strategy, or 'none' for no activation checkpointing. */
@@ -399,4 +400,40 @@ export function strategyTableLines(plan: MemoryPlan): string[] {
 /** Parts fine_grained recomputes for this config's block type (for display). */
 export function fineGrainedParts(c: ModelConfig): readonly string[] {
   return FINE_GRAINED_PARTS[c.block_type];
+}
+
+/** Raised before a model is built when the run would not fit in memory. */
+export class InsufficientMemoryError extends Error {
+  readonly code = 'ERR_INSUFFICIENT_MEMORY';
+  constructor(message: string, readonly plan: MemoryPlan, readonly available: AvailableMemory) {
+    super(message);
+    this.name = 'InsufficientMemoryError';
+  }
+}
+
+/** What to do when the estimate does not fit: refuse (default), warn, or skip the check. */
+export type MemoryCheckMode = 'refuse' | 'warn' | 'off';
+
+/** OLMO_TS_MEMORY_CHECK=refuse|warn|off, else `fallback`. */
+export function memoryCheckModeFromEnv(fallback: MemoryCheckMode = 'refuse'): MemoryCheckMode {
+  const v = process.env.OLMO_TS_MEMORY_CHECK;
+  if (v === undefined || v === '') return fallback;
+  if (v === 'refuse' || v === 'warn' || v === 'off') return v;
+  throw new ConfigError('OLMO_TS_MEMORY_CHECK', `got ${JSON.stringify(v)}, expected refuse, warn or off`);
+}
+
+/**
+ * The start-up check (before anything is built): estimates the run and compares it with the memory
+ * available. Throws InsufficientMemoryError when it does not fit (mode 'refuse'), calls `warn` when
+ * it is close or does not fit (mode 'warn'). Returns the plan and the verdict for the banner.
+ */
+export function preflightMemoryCheck(cfg: TrainConfig, o: { mode?: MemoryCheckMode; warn: (message: string) => void; available?: AvailableMemory }): { plan: MemoryPlan; check: MemoryCheck | null } {
+  const mode = o.mode ?? memoryCheckModeFromEnv();
+  const plan = planTrainMemory(cfg);
+  if (mode === 'off') return { plan, check: null };
+  const available = o.available ?? availableMemory();
+  const check = checkMemory(plan, available);
+  if (check.verdict === 'refuse' && mode === 'refuse') throw new InsufficientMemoryError(check.message, plan, available);
+  if (check.verdict !== 'ok') o.warn(check.message);
+  return { plan, check };
 }

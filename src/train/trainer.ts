@@ -25,6 +25,8 @@ import { keep, tidy } from '../tensor/scope';
 import type { Tensor } from '../tensor/tensor';
 import { CheckpointError, Checkpointer, TrainerState, disposeCheckpoint, latestCheckpoint, loadCheckpoint } from './checkpoint';
 import { nextTokenLoss } from './loss';
+import { MemoryCheck, MemoryCheckMode, MemoryPlan, memoryCheckModeFromEnv, preflightMemoryCheck } from './memory-plan';
+import { logsSystemMetrics, memoryMetrics } from './memory-stats';
 import { buildDataset, buildModel, buildOptimizer, dataFingerprint, epochIndices } from './build';
 import { METRIC, RunSinks, SpeedMonitor, createMetricsSinks, trainStepMetrics } from './logging';
 
@@ -54,6 +56,11 @@ export interface TrainerOptions {
   signal?: AbortSignal;
   /** Resume from the run folder's latest checkpoint when there is one (default true). */
   autoResume?: boolean;
+  /**
+   * Before building: estimate the run's memory and refuse when it does not fit what is available
+   * (default 'refuse', or OLMO_TS_MEMORY_CHECK), only warn, or skip the check ('off').
+   */
+  memoryCheck?: MemoryCheckMode;
 }
 
 /** What fit() returns. */
@@ -103,6 +110,8 @@ export class Trainer extends EventEmitter {
   private fingerprint = '';
   /** global_step when this fit() started (after a resume). */
   private firstStepOfRun = 0;
+  /** The start-up memory estimate and its check against the memory available (for the banner). */
+  memory: { plan: MemoryPlan; check: MemoryCheck | null } | null = null;
 
   constructor(cfg: TrainConfig, opts: TrainerOptions = {}) {
     super();
@@ -139,6 +148,8 @@ export class Trainer extends EventEmitter {
     if (this.dataset.length < this.batchSchedule.maxSize) {
       throw new ConfigError('global_train_batch_size', `the dataset has ${this.dataset.length} instances of ${cfg.model.max_sequence_length} tokens, fewer than one batch of ${this.batchSchedule.maxSize}`);
     }
+    // A model too large for memory would be killed by the kernel with no message: check first.
+    this.memory = preflightMemoryCheck(cfg, { mode: this.o.memoryCheck ?? memoryCheckModeFromEnv(), warn: (m) => this.notice(`warning: ${m}`) });
     manualSeed(cfg.seed);
     this.model = buildModel(cfg);
     this.optimizer = buildOptimizer(cfg, this.model);
@@ -354,6 +365,7 @@ export class Trainer extends EventEmitter {
             } else {
               Object.assign(metrics, speed.check(), { 'throughput/total_tokens': this.state.global_train_tokens_seen, [METRIC.globalBatchSize]: B });
               if (this.skippedSteps) metrics['train/skipped_steps'] = this.skippedSteps;
+              if (logsSystemMetrics(this.state.global_step)) Object.assign(metrics, memoryMetrics(this.model, this.optimizer));
               losses.push(metrics['train/CrossEntropyLoss']!);
               this.sinks?.log(this.state.global_step, metrics);
               this.emit('step', this.state.global_step, metrics);
