@@ -17,7 +17,9 @@ Exit codes:
   75  stopped early by SIGTERM/SIGINT or time_limit, after saving a checkpoint: run again to resume
       (a second SIGTERM/SIGINT exits at once, without a checkpoint, with 143/130)
   3   the loss or gradients became non-finite (nothing was applied from that step)
-  1   any other error (bad config, data or checkpoint: the message names the key or file)
+  1   any other error (bad config, data or checkpoint: the message names the key or file; a run
+      whose estimated memory does not fit what is available is refused before anything is built:
+      OLMO_TS_MEMORY_CHECK=warn starts it anyway, =off skips the check; see \`olmo-ts plan\`)
 
 Examples:
   $ olmo-ts train configs/tiny-cpu.yaml --data.paths='[data/brown-gpt2/part-0-00000.npy]'
