@@ -427,13 +427,40 @@ export function memoryCheckModeFromEnv(fallback: MemoryCheckMode = 'refuse'): Me
  * available. Throws InsufficientMemoryError when it does not fit (mode 'refuse'), calls `warn` when
  * it is close or does not fit (mode 'warn'). Returns the plan and the verdict for the banner.
  */
-export function preflightMemoryCheck(cfg: TrainConfig, o: { mode?: MemoryCheckMode; warn: (message: string) => void; available?: AvailableMemory }): { plan: MemoryPlan; check: MemoryCheck | null } {
+export function preflightMemoryCheck(cfg: TrainConfig, o: { mode?: MemoryCheckMode; warn: (message: string) => void; available?: AvailableMemory }): MemoryPreflight {
   const mode = o.mode ?? memoryCheckModeFromEnv();
   const plan = planTrainMemory(cfg);
-  if (mode === 'off') return { plan, check: null };
+  if (mode === 'off') return { plan, check: null, available: null };
   const available = o.available ?? availableMemory();
   const check = checkMemory(plan, available);
   if (check.verdict === 'refuse' && mode === 'refuse') throw new InsufficientMemoryError(check.message, plan, available);
   if (check.verdict !== 'ok') o.warn(check.message);
-  return { plan, check };
+  return { plan, check, available };
+}
+
+/** What the start-up check found (kept by the trainer for the banner). */
+export interface MemoryPreflight {
+  plan: MemoryPlan;
+  /** null when the check is off. */
+  check: MemoryCheck | null;
+  available: AvailableMemory | null;
+}
+
+/**
+ * Lines for the start-up banner (for src/train/logging/banner.ts): the estimate per device by
+ * kind, and the memory available with the verdict.
+ */
+export function memoryBannerLines(m: MemoryPreflight): string[] {
+  const p = m.plan.perDevice;
+  const i = m.plan.input;
+  const lines = [
+    `memory: about ${formatBytes(p.total)} per device = parameters ${formatBytes(p.params)} + gradients ${formatBytes(p.grads)} + optimizer state ${formatBytes(p.optimizerState)}` +
+      ` + activations ${formatBytes(p.activations)}${p.transient ? ` + autocast copies ${formatBytes(p.transient)}` : ''}` +
+      ` (micro-batch ${i.microBatchSize} x ${i.seqLen}, activation_checkpointing: ${i.activationCheckpointing ?? 'null'})`,
+  ];
+  if (m.available && m.check) {
+    const pct = Math.round((100 * p.total) / Math.max(1, m.available.bytes));
+    lines.push(`        ${formatBytes(m.available.bytes)} available (${m.available.source}): ${pct}% of it${m.check.verdict === 'ok' ? '' : ' - close to the limit'}`);
+  }
+  return lines;
 }

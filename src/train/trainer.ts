@@ -25,7 +25,7 @@ import { keep, tidy } from '../tensor/scope';
 import type { Tensor } from '../tensor/tensor';
 import { CheckpointError, Checkpointer, TrainerState, disposeCheckpoint, latestCheckpoint, loadCheckpoint } from './checkpoint';
 import { nextTokenLoss } from './loss';
-import { MemoryCheck, MemoryCheckMode, MemoryPlan, memoryCheckModeFromEnv, preflightMemoryCheck } from './memory-plan';
+import { MemoryCheckMode, MemoryPreflight, memoryCheckModeFromEnv, preflightMemoryCheck } from './memory-plan';
 import { logsSystemMetrics, memoryMetrics } from './memory-stats';
 import { buildDataset, buildModel, buildOptimizer, dataFingerprint, epochIndices } from './build';
 import { METRIC, RunSinks, SpeedMonitor, createMetricsSinks, trainStepMetrics } from './logging';
@@ -110,8 +110,8 @@ export class Trainer extends EventEmitter {
   private fingerprint = '';
   /** global_step when this fit() started (after a resume). */
   private firstStepOfRun = 0;
-  /** The start-up memory estimate and its check against the memory available (for the banner). */
-  memory: { plan: MemoryPlan; check: MemoryCheck | null } | null = null;
+  /** The start-up memory estimate and its check against the memory available (memoryBannerLines prints it). */
+  memory: MemoryPreflight | null = null;
 
   constructor(cfg: TrainConfig, opts: TrainerOptions = {}) {
     super();
