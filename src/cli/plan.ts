@@ -14,9 +14,10 @@ Overrides use OLMo's dotted syntax, e.g. to see a smaller micro-batch or checkpo
 /** The plan of a loaded config as printed lines (or one JSON object). */
 export async function memoryPlanReport(cfg: TrainConfig, source: string, json: boolean): Promise<string> {
   const mp = await import('../train/memory-plan');
+  const mc = await import('../train/memory-check');
   const plan = mp.planTrainMemory(cfg);
-  const available = mp.availableMemory();
-  const check = mp.checkMemory(plan, available);
+  const available = mc.availableMemory();
+  const check = mc.checkMemory(plan, available);
   if (json) {
     return JSON.stringify({ config: source, numParams: plan.numParams, input: { ...plan.input, model: undefined }, perDevice: plan.perDevice, activationsByStrategy: plan.activationsByStrategy, available, verdict: check.verdict }, null, 2) + '\n';
   }

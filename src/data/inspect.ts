@@ -142,7 +142,8 @@ export async function inspectBatches(o: InspectOptions): Promise<InspectedInstan
         if (logged) idx = logged.get(step);
         else {
           // Step s takes the next `size` instances of its epoch's order; rank r every W-th of them.
-          const loc = schedule.locate(step, orderOf(0).length);
+          // Epochs end where the trainer's do: when the next batch no longer fits the instances.
+          const loc = schedule.locate(step, ds.length);
           const batch = orderOf(loc.epoch).subarray(loc.start, loc.start + loc.size);
           idx = Array.from(rankIndices(batch, { rank, worldSize: W }));
         }

@@ -25,7 +25,7 @@ import { keep, tidy } from '../tensor/scope';
 import type { Tensor } from '../tensor/tensor';
 import { CheckpointError, Checkpointer, TrainerState, disposeCheckpoint, latestCheckpoint, loadCheckpoint } from './checkpoint';
 import { nextTokenLoss } from './loss';
-import { MemoryCheckMode, MemoryPreflight, memoryCheckModeFromEnv, preflightMemoryCheck } from './memory-plan';
+import { MemoryCheckMode, MemoryPreflight, memoryCheckModeFromEnv, preflightMemoryCheck } from './memory-check';
 import { logsSystemMetrics, memoryMetrics } from './memory-stats';
 import { buildDataset, buildModel, buildOptimizer, dataFingerprint, epochIndices } from './build';
 import { METRIC, RunSinks, SpeedMonitor, createMetricsSinks, trainStepMetrics } from './logging';

@@ -6,9 +6,8 @@ import assert from 'node:assert/strict';
 import { OLMo } from '../../../src/model/olmo';
 import { ModelConfig, modelConfig } from '../../../src/config/model';
 import { parseTrainConfig } from '../../../src/config';
-import {
-  InsufficientMemoryError, checkMemory, countParams, memoryBannerLines, planMemory, planTrainMemory, preflightMemoryCheck,
-} from '../../../src/train/memory-plan';
+import { countParams, planMemory, planTrainMemory } from '../../../src/train/memory-plan';
+import { InsufficientMemoryError, checkMemory, memoryBannerLines, preflightMemoryCheck } from '../../../src/train/memory-check';
 
 const small = (over: Partial<ModelConfig> = {}) => modelConfig({ d_model: 64, n_heads: 4, n_layers: 4, mlp_ratio: 4, vocab_size: 100, embedding_size: 128, max_sequence_length: 256, ...over });
 
