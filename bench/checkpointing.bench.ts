@@ -3,7 +3,7 @@
 // non-reentrant, on test/fixtures/model/reference.py's forward) on the same model, weights, tokens
 // and libtorch, plus olmo-ts's memory estimate (src/train/memory-plan.ts) for each.
 //
-//   node --import tsx bench/checkpointing.bench.ts [--strategies=none,whole_layer,...] [--seq=2048]
+//   npm run bench:checkpointing -- [--strategies=none,whole_layer,...] [--seq=2048]
 //       [--layers=4] [--d=256] [--heads=4] [--vocab=1024] [--micro=1] [--steps=3] [--warmup=1]
 //       [--threads=1] [--precision=fp32|amp_bf16] [--rounds=2]
 //

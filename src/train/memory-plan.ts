@@ -216,8 +216,8 @@ export function planMemory(inp: MemoryPlanInput): MemoryPlan {
   // gradient of the log-probabilities and of the logits.
   const headTransient = N * V * (sA + 4);
   // A block's backward: gradients of a few hidden-sized activations at a time, plus (attention
-  // that keeps its scores) a (T x T) gradient beyond the saved probabilities while a recomputed
-  // block's attention runs backward.
+  // that keeps its scores) a (T x T) gradient beyond the saved probabilities while its attention
+  // runs backward.
   const blockGradTransient = 3 * N * d * 4 + N * mlpHiddenSize(c) * sA;
   const scoresGrad = kernel === 'materialized' || c.block_type === 'llama' ? rows * c.n_heads * T * T * 4 : 0;
 
@@ -232,9 +232,9 @@ export function planMemory(inp: MemoryPlanInput): MemoryPlan {
     let below = saved;
     for (let i = c.n_layers - 1; i >= 0; i--) {
       below -= savedOf(i);
-      const during = shouldCheckpointBlock(strategy, i) ? blk.input + blockFull + scoresGrad
-        : fine ? blockFineGrained + Math.max(0, ...Object.values(blk.parts)) + scoresGrad : blockFull;
-      peak = Math.max(peak, below + during + blockGradTransient);
+      const during = shouldCheckpointBlock(strategy, i) ? blk.input + blockFull
+        : fine ? blockFineGrained + Math.max(0, ...Object.values(blk.parts)) : blockFull;
+      peak = Math.max(peak, below + during + blockGradTransient + scoresGrad);
     }
     return peak;
   };
