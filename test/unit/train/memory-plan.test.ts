@@ -30,7 +30,8 @@ test('countParams equals the built model for each block type and option', () => 
 
 test('the breakdown adds up; strategies order as their recomputation implies', () => {
   const c = small({ n_layers: 8, max_sequence_length: 1024 });
-  const p = planMemory({ model: c, microBatchSize: 2, precision: 'fp32', optimizer: 'adamw', activationCheckpointing: null });
+  // The attention kernel is explicit: the default follows the libtorch (materialized on 1.x, fused on 2.x).
+  const p = planMemory({ model: c, microBatchSize: 2, precision: 'fp32', optimizer: 'adamw', activationCheckpointing: null, attentionKernel: 'materialized' });
   const d = p.perDevice;
   assert.equal(d.params, p.numParams * 4);
   assert.equal(d.grads, d.params);
@@ -46,13 +47,16 @@ test('the breakdown adds up; strategies order as their recomputation implies', (
   assert.ok(a.one_in_two < a.one_in_three && a.one_in_three < a.one_in_four && a.one_in_four < a.none);
   assert.ok(a.fine_grained < a.none && a.fine_grained > a.whole_layer);
   // Activations scale with the micro-batch; parameters do not.
-  const p4 = planMemory({ model: c, microBatchSize: 4, precision: 'fp32', optimizer: 'lionw', activationCheckpointing: 'whole_layer' });
+  const p4 = planMemory({ model: c, microBatchSize: 4, precision: 'fp32', optimizer: 'lionw', activationCheckpointing: 'whole_layer', attentionKernel: 'materialized' });
   assert.ok(p4.activationsByStrategy.none > 1.9 * a.none);
   assert.equal(p4.perDevice.optimizerState, d.params, 'LionW keeps one state tensor');
   assert.equal(p4.perDevice.activations, p4.activationsByStrategy.whole_layer);
   // amp: low-precision activations and the autocast weight copies.
-  const amp = planMemory({ model: c, microBatchSize: 2, precision: 'amp_bf16', optimizer: 'adamw', activationCheckpointing: null });
+  const amp = planMemory({ model: c, microBatchSize: 2, precision: 'amp_bf16', optimizer: 'adamw', activationCheckpointing: null, attentionKernel: 'materialized' });
   assert.ok(amp.perDevice.activations < d.activations && amp.perDevice.transient > 0);
+  // Flash-style attention keeps no (T x T) scores: much less, and whole_layer still saves most of it.
+  const fused = planMemory({ model: c, microBatchSize: 2, precision: 'fp32', optimizer: 'adamw', activationCheckpointing: null, attentionKernel: 'fused' });
+  assert.ok(fused.activationsByStrategy.none < a.none / 2 && fused.activationsByStrategy.whole_layer < fused.activationsByStrategy.none / 2);
 });
 
 test('the start-up check refuses, warns or passes against what is available, naming the numbers', () => {
