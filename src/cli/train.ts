@@ -8,22 +8,27 @@ export const EXIT = { done: 0, error: 1, interrupted: 75, nonFinite: 3 } as cons
 
 const HELP = `
 Config overrides use OLMo's dotted keys: --optimizer.learning_rate=1e-3 --max_duration=2000
-(values are YAML: --data.paths='[a.npy, b.npy]'). The run folder is save_folder: it receives
-config.yaml, metrics.jsonl, tensorboard/, train_data/global_indices.npy and step{N}/ checkpoints.
-Restarting with the same save_folder resumes from its latest checkpoint (or set load_path).
+(values are YAML: --data.paths='[a.npy, b.npy]'). The run folder is save_folder (default
+runs/<run_name>): it receives config.yaml, metrics.jsonl, tensorboard/,
+train_data/global_indices.npy and step{N}/ checkpoints with a \`latest\` link. One run at a time
+per folder (a second one is refused, naming the first).
+Restarting with the same save_folder resumes from the checkpoint \`latest\` names; that takes
+precedence over load_path, which starts a fresh run. --no-resume starts fresh: a folder holding
+an earlier run is refused unless save_overwrite, which moves that run to <save_folder>.previous-<time>.
+OLMo keys olmo-ts does not honour are refused (wandb, remote_save_folder, ...) or warned about.
 
 Exit codes:
   0   finished (max_duration or stop_at reached)
-  75  stopped early by SIGTERM/SIGINT or time_limit, after saving a checkpoint: run again to resume
-      (a second SIGTERM/SIGINT exits at once, without a checkpoint, with 143/130)
+  75  stopped early by SIGTERM/SIGINT/SIGHUP or time_limit, after saving a checkpoint: run again
+      to resume (a second signal exits at once, without a checkpoint, with 128+signal)
   3   the loss or gradients became non-finite (nothing was applied from that step)
   1   any other error (bad config, data or checkpoint: the message names the key or file; a run
       whose estimated memory does not fit what is available is refused before anything is built:
       OLMO_TS_MEMORY_CHECK=warn starts it anyway, =off skips the check; see \`olmo-ts plan\`)
 
 Examples:
-  $ olmo-ts train configs/tiny-cpu.yaml --data.paths='[data/brown-gpt2/part-0-00000.npy]'
-  $ olmo-ts train configs/official/OLMo-1B.yaml --save_folder=runs/1b --max_duration=1000`;
+  $ olmo-ts prepare-data --brown -o data/brown-gpt2 && olmo-ts train configs/tiny-cpu.yaml
+  $ olmo-ts train configs/tiny-cpu.yaml --data.paths='[my-data/]' --max_duration=1000`;
 
 export function register(program: Command): void {
   program
@@ -33,8 +38,8 @@ export function register(program: Command): void {
     .argument('[overrides...]', 'dotted overrides such as --max_duration=100')
     .option('--threads <n>', 'intra-op CPU threads for libtorch (default: all cores)', positiveInt)
     .option('--on-nonfinite <action>', "what a NaN/inf loss or gradient does: 'error' (stop) or 'skip' the step", 'error')
-    .option('--no-resume', 'start fresh even if save_folder has checkpoints (fails unless save_overwrite)')
-    .option('--quiet', 'no console progress (metrics still go to metrics.jsonl and TensorBoard)')
+    .option('--no-resume', 'start a fresh run even if save_folder has checkpoints (an earlier run there is refused unless save_overwrite, which moves it aside)')
+    .option('--quiet', 'no banner or console progress (metrics still go to metrics.jsonl and TensorBoard)')
     .allowUnknownOption()
     .allowExcessArguments()
     .addHelpText('after', HELP)
@@ -42,8 +47,10 @@ export function register(program: Command): void {
       if (opts.onNonfinite !== 'error' && opts.onNonfinite !== 'skip') throw new InvalidArgumentError(`--on-nonfinite must be 'error' or 'skip', got '${opts.onNonfinite}'`);
       const { loadTrainConfig } = await import('../config');
       const { collectOverrideArgs } = await import('../config/overrides');
-      const { Trainer, NonFiniteError } = await import('../train/trainer');
       const cfg = loadTrainConfig(file, collectOverrideArgs(words), { onWarning: (m) => process.stderr.write(`olmo-ts: warning: ${m}\n`) });
+      // Refused keys fail here, before libtorch loads (the Trainer checks again, for API users).
+      (await import('../config/unsupported')).checkUnsupportedKeys(cfg);
+      const { Trainer, NonFiniteError } = await import('../train/trainer');
       const trainer = new Trainer(cfg, {
         numThreads: opts.threads,
         handleSignals: true,

@@ -26,6 +26,8 @@ export interface EpochPlan {
 export interface StepLocation {
   /** Epoch of the run, 0-based from the run's first epoch (add TrainConfig.epoch for OLMo's epoch). */
   epoch: number;
+  /** The step's batch number within its epoch (0-based). */
+  batch: number;
   /** First position in that epoch's global order. */
   start: number;
   /** Instances in the global batch. */
@@ -169,7 +171,7 @@ export class BatchSizeSchedule implements BatchSizeProgress {
       if (all.steps === 0) throw new RangeError(`an epoch of ${length} instances holds no batch of ${this.sizeAt(tokens)}`);
       if (left < all.steps) {
         const r = this.walk(0, tokens, length, left);
-        return { epoch, start: r.pos, size: this.sizeAt(r.tokens), tokensBefore: r.tokens };
+        return { epoch, batch: r.steps, start: r.pos, size: this.sizeAt(r.tokens), tokensBefore: r.tokens };
       }
       left -= all.steps;
       tokens = all.tokens;

@@ -7,7 +7,7 @@ import * as zlib from 'node:zlib';
 import { DataError } from './errors';
 import { DataConfig, buildMemmapDataset } from './config';
 import { DocumentIndex, DocumentSpan } from './doc-index';
-import { buildGlobalIndices, loadGlobalIndices, rankIndices } from './global-indices';
+import { buildGlobalIndices, loadGlobalIndices, rankIndices, readGlobalIndicesInfo } from './global-indices';
 import { MemMapDataset } from './memmap-dataset';
 import { loadTokenizer } from './tokenizer';
 import { BatchSizeSchedule } from './batch-schedule';
@@ -24,6 +24,10 @@ export interface InspectOptions {
   maxSequenceLength?: number;
   globalBatchSize?: number;
   seed?: number;
+  /**
+   * The epoch `steps` count from (default: the run's first epoch, its config's `epoch`, so steps
+   * are the run's global steps). Steps past an epoch's last batch continue into the next epochs.
+   */
   epoch?: number;
   worldSize?: number;
   /** Training steps, 1-based (step s trains global batch s-1). */
@@ -35,6 +39,9 @@ export interface InspectOptions {
 /** One inspected instance. */
 export interface InspectedInstance {
   step: number;
+  /** The epoch the step trained in, and the batch within that epoch (0-based). */
+  epoch: number;
+  epochBatch: number;
   rank: number;
   /** Row within the rank's device batch. */
   example: number;
@@ -105,8 +112,11 @@ export async function inspectBatches(o: InspectOptions): Promise<InspectedInstan
   const seqLen = need(o.maxSequenceLength ?? cfg.model?.max_sequence_length, 'model.max_sequence_length', '--seq-len');
   const B = need(o.globalBatchSize ?? cfg.global_train_batch_size, 'global_train_batch_size', '--batch-size');
   const tokId = need(o.tokenizer ?? cfg.tokenizer?.identifier, 'tokenizer.identifier', '--tokenizer');
-  const tok = await loadTokenizer({ identifier: tokId, eosTokenId: o.eosTokenId ?? cfg.model?.eos_token_id, padTokenId: o.padTokenId ?? cfg.model?.pad_token_id });
-  const ds: MemMapDataset = buildMemmapDataset(data, { maxSequenceLength: seqLen, padTokenId: tok.padTokenId });
+  // Inspection only decodes: the model's EOS/pad ids need not be the tokenizer's special tokens
+  // (they are checked when they are given explicitly).
+  const explicit = o.eosTokenId !== undefined || o.padTokenId !== undefined;
+  const tok = await loadTokenizer(explicit ? { identifier: tokId, eosTokenId: o.eosTokenId, padTokenId: o.padTokenId } : { identifier: tokId });
+  const ds: MemMapDataset = buildMemmapDataset(data, { maxSequenceLength: seqLen, padTokenId: o.padTokenId ?? cfg.model?.pad_token_id ?? tok.padTokenId });
   const steps = [...new Set(o.steps)].sort((a, b) => a - b);
   for (const s of steps) if (!Number.isInteger(s) || s < 1) throw new DataError(`steps are 1-based integers, got ${s}`, { key: 'step' });
 
@@ -117,52 +127,73 @@ export async function inspectBatches(o: InspectOptions): Promise<InspectedInstan
   }
   if (B % W !== 0) throw new DataError(`global batch size ${B} is not a multiple of the world size ${W}`, { key: 'global_train_batch_size' });
   const ranks = o.rank !== undefined ? [o.rank] : Array.from({ length: W }, (_, r) => r);
-  // The run's global batch per step: constant, or growing with tokens (batch_size_warmup).
-  const warmup = o.globalBatchSize === undefined && cfg.batch_size_warmup ? batchSizeWarmupSpec.parse(cfg.batch_size_warmup, 'batch_size_warmup') : null;
-  const schedule = new BatchSizeSchedule(warmup ? batchSizeSteps(warmup, { globalBatchSize: B, seqLen }) : [{ tokens: 0, size: B }], seqLen, { divisor: W });
-  const firstEpoch = o.epoch ?? cfg.epoch ?? 0;
-  const orders = new Map<number, Uint32Array>();
-  /**
-   * The global order of the run's epoch e (0-based from its first epoch), rebuilt from the seed as
-   * OLMo builds it. The run's train_data/global_indices.npy holds only the latest epoch's order (it
-   * is rewritten each epoch), so it is used only to check the rebuild where it is that epoch's.
-   */
+  const seed = o.seed ?? cfg.seed ?? 6198;
+  const runFirstEpoch = cfg.epoch ?? 0;
+  const firstEpoch = o.epoch ?? runFirstEpoch;
+  // The saved global_indices.npy holds one epoch's order (it is rewritten every epoch): which one
+  // its global_indices.json says (OLMo's runs have none: their config's epoch). Other epochs are
+  // rebuilt from the seed exactly as the trainer builds them.
   const saved = o.runDir ? path.join(o.runDir, 'train_data', 'global_indices.npy') : undefined;
-  const savedOrder = saved && fs.existsSync(saved) ? loadGlobalIndices(saved) : undefined;
-  const orderOf = (e: number): Uint32Array => {
-    let order = orders.get(e);
-    if (order) return order;
-    order = buildGlobalIndices({ numInstances: ds.length, seed: o.seed ?? cfg.seed ?? 6198, epoch: firstEpoch + e, dropLast: data.drop_last ?? false, worldSize: W });
-    if (e === 0 && savedOrder && savedOrder.length !== order.length) {
-      throw new DataError(`has ${savedOrder.length} indices but the data gives ${order.length} instances per epoch: the data changed since the run (or give --world-size / --drop-last as the run had them)`, { file: saved });
+  const savedInfo = saved && fs.existsSync(saved) ? readGlobalIndicesInfo(saved) : null;
+  const savedEpoch = saved && fs.existsSync(saved) ? (savedInfo ? savedInfo.epoch : runFirstEpoch) : null;
+  const orders = new Map<number, Uint32Array>();
+  const orderOf = (epoch: number): Uint32Array => {
+    let order = orders.get(epoch);
+    if (!order) {
+      order = saved && epoch === savedEpoch && (o.seed === undefined || o.seed === cfg.seed)
+        ? loadGlobalIndices(saved)
+        : buildGlobalIndices({ numInstances: ds.length, seed, epoch, dropLast: data.drop_last ?? false, worldSize: W });
+      orders.set(epoch, order);
     }
-    orders.set(e, order);
     return order;
   };
+  const dB = B / W;
+  // The run's global batch per step: constant, or growing with the tokens trained on (batch_size_warmup).
+  const warmup = o.globalBatchSize === undefined && cfg.batch_size_warmup ? batchSizeWarmupSpec.parse(cfg.batch_size_warmup, 'batch_size_warmup') : null;
+  const schedule = new BatchSizeSchedule(warmup ? batchSizeSteps(warmup, { globalBatchSize: B, seqLen }) : [{ tokens: 0, size: B }], seqLen, { divisor: W });
+  /** Where step s (counted from the start of `firstEpoch`) takes its batch: epoch, batch in it, order slice. */
+  let locate: (step: number) => { epoch: number; batch: number; start: number; size: number };
+  /** The run's global step of step s (what OLMo's per-rank logs are keyed by). */
+  let toRunStep: (step: number) => number;
+  if (schedule.isConstant) {
+    // Batches per epoch, as the trainer's loader makes them (whole device batches only).
+    const perEpoch = Math.floor(rankIndices(orderOf(firstEpoch), { rank: 0, worldSize: W }).length / dB);
+    if (perEpoch < 1) throw new DataError(`the data order holds fewer than one batch of ${B} instances`, { key: 'global_train_batch_size' });
+    locate = (step) => {
+      const batch = (step - 1) % perEpoch;
+      return { epoch: firstEpoch + Math.floor((step - 1) / perEpoch), batch, start: batch * B, size: B };
+    };
+    toRunStep = (s) => s + (firstEpoch - runFirstEpoch) * perEpoch;
+  } else {
+    // Growing batches: the sizes follow the tokens trained on since the run's start, and an epoch
+    // ends, as in the trainer, when the next global batch no longer fits its instances.
+    const from = Math.min(firstEpoch, runFirstEpoch);
+    const offset = schedule.stepsForEpochs(ds.length, firstEpoch - from);
+    locate = (step) => {
+      const l = schedule.locate(step + offset, ds.length);
+      return { epoch: from + l.epoch, batch: l.batch, start: l.start, size: l.size };
+    };
+    toRunStep = (s) => s + offset;
+  }
 
   const docIndexes = new Map<string, DocumentIndex | undefined>();
   const out: InspectedInstance[] = [];
   try {
     for (const rank of ranks) {
-      const logged = o.runDir ? loggedIndices(o.runDir, rank, new Set(steps)) : undefined;
+      // OLMo's per-rank logs are keyed by the run's global step.
+      const logged = o.runDir ? loggedIndices(o.runDir, rank, new Set(steps.map(toRunStep))) : undefined;
       for (const step of steps) {
-        let idx: number[] | undefined;
-        if (logged) idx = logged.get(step);
-        else {
-          // Step s takes the next `size` instances of its epoch's order; rank r every W-th of them.
-          // Epochs end where the trainer's do: when the next batch no longer fits the instances.
-          const loc = schedule.locate(step, ds.length);
-          const batch = orderOf(loc.epoch).subarray(loc.start, loc.start + loc.size);
-          idx = Array.from(rankIndices(batch, { rank, worldSize: W }));
-        }
-        if (!idx || idx.length === 0) throw new DataError(`step ${step} is past the end of the data order for rank ${rank}`, { key: 'step' });
+        const at = locate(step);
+        // The step's global batch is order[start : start + size]; rank r trains every W-th of it.
+        const idx = logged?.get(toRunStep(step)) ?? Array.from(rankIndices(orderOf(at.epoch).subarray(at.start, at.start + at.size), { rank, worldSize: W }));
+        if (idx.length === 0) throw new DataError(`step ${step} has no batch for rank ${rank}`, { key: 'step' });
         for (let i = 0; i < idx.length; i++) {
           const index = idx[i]!;
           const src = ds.source(index);
           if (!docIndexes.has(src.path)) docIndexes.set(src.path, DocumentIndex.forTokenFile(src.path));
           const docs = docIndexes.get(src.path)?.overlapping(src.tokenStart, src.tokenEnd) ?? [];
           const text = await tok.decode(ds.readTokens(index), false);
-          out.push({ step, rank, example: i, index, file: src.path, tokenStart: src.tokenStart, tokenEnd: src.tokenEnd, documents: docs, text });
+          out.push({ step, epoch: at.epoch, epochBatch: at.batch, rank, example: i, index, file: src.path, tokenStart: src.tokenStart, tokenEnd: src.tokenEnd, documents: docs, text });
         }
       }
     }
@@ -176,6 +207,6 @@ export async function inspectBatches(o: InspectOptions): Promise<InspectedInstan
 export function formatInspected(x: InspectedInstance, maxChars?: number): string {
   const docs = x.documents.map((d) => `${d.id} (${d.src}:${d.loc})`).join(', ');
   const text = maxChars !== undefined && x.text.length > maxChars ? x.text.slice(0, maxChars) + '...' : x.text;
-  return `[step=${x.step}, rank=${x.rank}, example=${x.example}] index=${x.index} file=${x.file} tokens=${x.tokenStart}:${x.tokenEnd}` +
+  return `[step=${x.step}, epoch=${x.epoch}, rank=${x.rank}, example=${x.example}] index=${x.index} file=${x.file} tokens=${x.tokenStart}:${x.tokenEnd}` +
     (docs ? `\n  documents: ${docs}` : '') + `\n"${text}"\n`;
 }

@@ -47,7 +47,9 @@ export function epochIndices(cfg: TrainConfig, dataset: MemMapDataset, epoch: nu
   const indices = buildGlobalIndices({ numInstances: dataset.length, seed: cfg.seed, epoch, dropLast: cfg.data.drop_last, worldSize: 1 });
   const dir = path.join(runDir, 'train_data');
   fs.mkdirSync(dir, { recursive: true });
-  saveGlobalIndices(path.join(dir, 'global_indices.npy'), indices);
+  saveGlobalIndices(path.join(dir, 'global_indices.npy'), indices, 'olmo', {
+    epoch, seed: cfg.seed, num_instances: dataset.length, world_size: 1, drop_last: cfg.data.drop_last, length: indices.length,
+  });
   return indices;
 }
 
@@ -58,7 +60,7 @@ export function dataFingerprint(cfg: TrainConfig, dataset: MemMapDataset): strin
     return [path.resolve(p), st.size];
   });
   const key = JSON.stringify({
-    files, seed: cfg.seed, seq: cfg.model.max_sequence_length, dtype: (cfg.data as { memmap_dtype?: string }).memmap_dtype ?? 'uint16', batch: cfg.global_train_batch_size, drop_last: cfg.data.drop_last,
+    files, seed: cfg.seed, seq: cfg.model.max_sequence_length, dtype: dataset.dtype, batch: cfg.global_train_batch_size, drop_last: cfg.data.drop_last,
     // Only with a warm-up, so the fingerprints of constant-batch runs stay what they were.
     ...(cfg.batch_size_warmup ? { batch_sizes: BatchSizeSchedule.fromConfig(cfg).steps } : {}),
   });

@@ -140,20 +140,21 @@ export interface MemoryPreflight {
 }
 
 /**
- * Lines for the start-up banner (for src/train/logging/banner.ts): the estimate per device by
- * kind, and the memory available with the verdict.
+ * The start-up banner's memory lines (src/train/logging/banner.ts), as [label, value]: the
+ * estimate per device by kind, and the memory available with how much of it the run needs.
  */
-export function memoryBannerLines(m: MemoryPreflight): string[] {
+export function memoryBannerEntries(m: MemoryPreflight): [string, string][] {
   const p = m.plan.perDevice;
   const i = m.plan.input;
-  const lines = [
-    `memory: about ${formatBytes(p.total)} per device = parameters ${formatBytes(p.params)} + gradients ${formatBytes(p.grads)} + optimizer state ${formatBytes(p.optimizerState)}` +
+  const out: [string, string][] = [[
+    'memory',
+    `about ${formatBytes(p.total)} per device = parameters ${formatBytes(p.params)} + gradients ${formatBytes(p.grads)} + optimizer state ${formatBytes(p.optimizerState)}` +
       ` + activations ${formatBytes(p.activations)}${p.transient ? ` + autocast copies ${formatBytes(p.transient)}` : ''}` +
       ` (micro-batch ${i.microBatchSize} x ${i.seqLen}, activation_checkpointing: ${i.activationCheckpointing ?? 'null'})`,
-  ];
+  ]];
   if (m.available && m.check) {
     const pct = Math.round((100 * p.total) / Math.max(1, m.available.bytes));
-    lines.push(`        ${formatBytes(m.available.bytes)} available (${m.available.source}): ${pct}% of it${m.check.verdict === 'ok' ? '' : ' - close to the limit'}`);
+    out.push(['available', `${formatBytes(m.available.bytes)} (${m.available.source}): the run needs ${pct}% of it${m.check.verdict === 'ok' ? '' : ', close to the limit'}`]);
   }
-  return lines;
+  return out;
 }

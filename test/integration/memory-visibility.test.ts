@@ -36,7 +36,9 @@ test('metrics report parameter, gradient and optimizer-state memory and the proc
     assert.equal(m['System/Gradient Memory (MB)'], bytes / 1e6);
     assert.equal(m['System/Optimizer State Memory (MB)'], (2 * bytes) / 1e6, 'AdamW: exp_avg and exp_avg_sq');
     assert.ok(m['System/Peak CPU Memory (MB)']! > 4 * bytes / 1e6, 'the peak includes at least the weights, gradients and state');
-    assert.ok(trainer.memory && trainer.memory.plan.numParams === trainer.model.numParams(), 'the start-up estimate is kept for the banner');
+    assert.ok(trainer.memory && trainer.memory.plan.numParams === trainer.model.numParams(), 'the start-up estimate is kept');
+    assert.match(trainer.banner.get('memory')!, /^about .* per device = parameters .* \+ gradients .* \+ optimizer state .* \+ activations /, 'the banner shows it');
+    assert.match(trainer.banner.get('available')!, /the run needs \d+% of it/);
   } finally {
     trainer.close();
   }

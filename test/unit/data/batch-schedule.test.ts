@@ -78,7 +78,8 @@ test('epoch plans tile the order and drop a last batch that does not fit; locate
   assert.equal(s.locate(9, 48).epoch, 2);
   // A constant schedule is OLMo's arithmetic: step s of epoch e = batch (s-1) mod batchesPerEpoch.
   const c = BatchSizeSchedule.constant(4, T);
-  assert.deepEqual(c.locate(13, 50), { epoch: 1, start: 0, size: 4, tokensBefore: 12 * 4 * T });
+  assert.deepEqual(c.locate(13, 50), { epoch: 1, batch: 0, start: 0, size: 4, tokensBefore: 12 * 4 * T });
+  assert.equal(s.locate(4, 48).batch, 3);
 });
 
 test('sizes must divide over the ranks: a schedule is checked against the world size', () => {

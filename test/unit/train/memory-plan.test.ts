@@ -7,7 +7,7 @@ import { OLMo } from '../../../src/model/olmo';
 import { ModelConfig, modelConfig } from '../../../src/config/model';
 import { parseTrainConfig } from '../../../src/config';
 import { countParams, planMemory, planTrainMemory } from '../../../src/train/memory-plan';
-import { InsufficientMemoryError, checkMemory, memoryBannerLines, preflightMemoryCheck } from '../../../src/train/memory-check';
+import { InsufficientMemoryError, checkMemory, memoryBannerEntries, preflightMemoryCheck } from '../../../src/train/memory-check';
 
 const small = (over: Partial<ModelConfig> = {}) => modelConfig({ d_model: 64, n_heads: 4, n_layers: 4, mlp_ratio: 4, vocab_size: 100, embedding_size: 128, max_sequence_length: 256, ...over });
 
@@ -77,7 +77,8 @@ test('the start-up check refuses, warns or passes against what is available, nam
   assert.equal(warned.length, 1);
   assert.doesNotThrow(() => preflightMemoryCheck(cfg, { mode: 'off', warn: () => assert.fail('no check'), available: { bytes: 1, source: 'x' } }));
   // The banner's lines: the estimate by kind, then what is available.
-  const banner = memoryBannerLines(preflightMemoryCheck(cfg, { warn: () => undefined, available: { bytes: total * 4, source: 'cgroup limit 9 GiB' } }));
-  assert.match(banner[0]!, /^memory: about .* per device = parameters .* \+ gradients .* \+ optimizer state .* \+ activations .* \(micro-batch 4 x 256, activation_checkpointing: null\)$/);
-  assert.match(banner[1]!, /available \(cgroup limit 9 GiB\): 25% of it$/);
+  const banner = memoryBannerEntries(preflightMemoryCheck(cfg, { warn: () => undefined, available: { bytes: total * 4, source: 'cgroup limit 9 GiB' } }));
+  assert.deepEqual(banner.map(([label]) => label), ['memory', 'available']);
+  assert.match(banner[0]![1], /^about .* per device = parameters .* \+ gradients .* \+ optimizer state .* \+ activations .* \(micro-batch 4 x 256, activation_checkpointing: null\)$/);
+  assert.match(banner[1]![1], /\(cgroup limit 9 GiB\): the run needs 25% of it$/);
 });
