@@ -36,7 +36,6 @@ export const UNSUPPORTED_KEYS: readonly UnsupportedKey[] = [
   // Issues 10/11 (distributed training, FSDP) remove this entry.
   { key: 'fsdp', action: 'warn', reason: 'olmo-ts trains in one process without FSDP yet; the fsdp settings are ignored' },
   { key: 'compile', action: 'warn', applies: set, reason: 'olmo-ts runs the model eagerly (no torch.compile); the compile settings are ignored' },
-  { key: 'activation_checkpointing', action: 'warn', applies: set, reason: 'olmo-ts keeps every activation (no activation checkpointing yet): memory use is that of null' },
   { key: 'python_profiling', action: 'warn', reason: 'olmo-ts has no profiler yet; nothing is profiled' },
   { key: 'torch_profiling', action: 'warn', reason: 'olmo-ts has no profiler yet; nothing is profiled' },
   { key: 'model.flash_attention', action: 'ignore', reason: "attention always uses libtorch's fused kernel where the libtorch has one" },
