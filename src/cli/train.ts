@@ -48,6 +48,10 @@ export function register(program: Command): void {
       const { loadTrainConfig } = await import('../config');
       const { collectOverrideArgs } = await import('../config/overrides');
       const cfg = loadTrainConfig(file, collectOverrideArgs(words), { onWarning: (m) => process.stderr.write(`olmo-ts: warning: ${m}\n`) });
+      const { readLaunchEnv, describeLaunchEnv } = await import('../dist/env');
+      const launchEnv = readLaunchEnv();
+      // In a job's log, which rank is which and where they meet is the first thing to check.
+      if (launchEnv.worldSize > 1) console.log(`olmo-ts: ${describeLaunchEnv(launchEnv, process.env.SLURMD_NODENAME || (await import('node:os')).hostname())}`);
       // Refused keys fail here, before libtorch loads (the Trainer checks again, for API users).
       (await import('../config/unsupported')).checkUnsupportedKeys(cfg);
       const { Trainer, NonFiniteError } = await import('../train/trainer');
@@ -61,12 +65,21 @@ export function register(program: Command): void {
       // Printed even with --quiet: which checkpoint a restarted job continued from is what an operator
       // (and the fault tests) need to see first.
       trainer.on('resume', (dir: string, step: number) => console.log(`olmo-ts: resumed from ${dir} at step ${step}`));
+      // Once the run has ended and its checkpoint is saved, a signal exits at once with the run's
+      // status. Under `srun --kill-on-bad-exit` the first rank to exit 75 makes Slurm SIGTERM the
+      // others; they must still report 75, or the job script would not requeue. (Registered before
+      // fit() so that no moment is left without a handler, when the default action would kill.)
+      let outcome: number | null = null;
+      const lateSignal = (): void => { if (outcome !== null) process.exit(outcome); };
+      process.on('SIGTERM', lateSignal);
+      process.on('SIGINT', lateSignal);
       try {
         const r = await trainer.fit();
         const skipped = r.skippedSteps ? `; ${r.skippedSteps} steps skipped (non-finite)` : '';
         if (r.stoppedBy === 'dry_run') console.log(`olmo-ts: dry run: model (${trainer.model.numParams().toLocaleString('en-US')} parameters), optimizer and data built at step ${r.globalStep}; nothing trained`);
         else console.log(`olmo-ts: ${r.stoppedBy} at step ${r.globalStep}; last loss ${r.lastLoss.toFixed(4)}; checkpoint ${r.checkpoint ?? 'none'}${skipped}`);
         if (r.stoppedBy === 'signal' || r.stoppedBy === 'time_limit') process.exitCode = EXIT.interrupted;
+        outcome = Number(process.exitCode ?? EXIT.done);
       } catch (e) {
         if (e instanceof NonFiniteError) {
           console.error(`olmo-ts: ${e.message}`);
@@ -75,6 +88,10 @@ export function register(program: Command): void {
         }
         throw e;
       } finally {
+        if (outcome === null) {
+          process.off('SIGTERM', lateSignal);
+          process.off('SIGINT', lateSignal);
+        }
         trainer.close();
       }
     });

@@ -127,6 +127,10 @@ export class Trainer extends EventEmitter {
   private readonly o: TrainerOptions;
   private state: TrainerState = { global_step: 0, global_train_examples_seen_this_epoch: 0, global_train_tokens_seen: 0, epoch: 0, rng: {} };
   private stopSignal: NodeJS.Signals | null = null;
+  /** Whether this process itself got a signal (a stop agreed because of another rank's leaves it false). */
+  private ownSignal = false;
+  /** Set once the run's last checkpoint is on disk on every rank: a signal then has nothing left to stop. */
+  private endSaved = false;
   private lastCheckpoint: string | null = null;
   /** Step of the newest checkpoint requested (or restored), so one step is never saved twice. */
   private savedStep = -1;
@@ -541,6 +545,7 @@ export class Trainer extends EventEmitter {
       await this.checkpointer.flush();
       // Every rank returns only once rank 0's final checkpoint is on disk.
       await this.pg.barrier();
+      this.endSaved = true;
     } finally {
       // On an error (NaN, a failed save) still let a write in flight finish: the checkpoint it holds is
       // good, and the process must not exit with a half-written temp folder when it need not.
@@ -606,14 +611,20 @@ export class Trainer extends EventEmitter {
 
   /**
    * First SIGTERM/SIGINT/SIGHUP (a closed terminal or ssh session is a SIGHUP): finish the step,
-   * checkpoint, stop. A second one exits at once.
+   * checkpoint, stop. A second one exits at once. A stop that ranks agreed on because another rank
+   * was signalled does not count as this process's first: its own copy of the same preemption often
+   * arrives a moment later. A signal after the run's end is saved (another rank exited first and
+   * Slurm stops the step) changes nothing.
    */
   private installSignalHandlers(): () => void {
     const handler = (sig: NodeJS.Signals) => {
-      if (this.stopSignal) {
+      if (this.endSaved) return;
+      if (this.ownSignal) {
         process.stderr.write(`\nolmo-ts: second ${sig}, exiting now without a checkpoint\n`);
         process.exit(128 + (os.constants.signals[sig] ?? 15));
       }
+      this.ownSignal = true;
+      if (this.stopSignal) return; // already stopping for another rank's signal
       this.stopSignal = sig;
       this.notice(`${sig} received: finishing this step, then saving a checkpoint (send it again to exit at once)`);
     };

@@ -37,10 +37,9 @@ const HONOURED: Record<string, string> = {
   precision: 'src/train/trainer.ts', 'speed_monitor.window_size': 'src/train/trainer.ts', 'speed_monitor.gpu_flops_available': 'src/train/trainer.ts',
   console_log_interval: 'src/train/trainer.ts', softmax_auxiliary_loss: 'src/train/trainer.ts', time_limit: 'src/train/trainer.ts',
   stop_at: 'src/train/trainer.ts', save_data_indices: 'src/train/trainer.ts', activation_checkpointing: 'src/train/build.ts',
+  evaluators: 'src/eval/build.ts', eval_interval: 'src/eval/in-loop.ts', device_eval_batch_size: 'src/eval/build.ts', eval_subset_num_batches: 'src/eval/build.ts', eval_on_load: 'src/train/trainer.ts',
   'batch_size_warmup.start': 'src/config/batch-size-warmup.ts', 'batch_size_warmup.doubling_interval': 'src/config/batch-size-warmup.ts',
   'batch_size_warmup.schedule': 'src/config/batch-size-warmup.ts',
-  evaluators: 'src/eval/in-loop.ts', eval_interval: 'src/eval/in-loop.ts', device_eval_batch_size: 'src/eval/build.ts',
-  eval_subset_num_batches: 'src/eval/build.ts', eval_on_load: 'src/train/trainer.ts',
   // model: the OLMo model reads its config (helpers in src/config/model.ts derive some sizes).
   'model.d_model': 'src/model/block.ts', 'model.n_heads': 'src/model/block.ts', 'model.n_kv_heads': 'src/config/model.ts',
   'model.clip_qkv': 'src/model/block.ts', 'model.n_layers': 'src/model/olmo.ts', 'model.mlp_ratio': 'src/config/model.ts',
