@@ -80,6 +80,13 @@ export function register(program: Command): void {
         else console.log(`olmo-ts: ${r.stoppedBy} at step ${r.globalStep}; last loss ${r.lastLoss.toFixed(4)}; checkpoint ${r.checkpoint ?? 'none'}${skipped}`);
         if (r.stoppedBy === 'signal' || r.stoppedBy === 'time_limit') process.exitCode = EXIT.interrupted;
         outcome = Number(process.exitCode ?? EXIT.done);
+        // In a Slurm job step, the first task to exit 75 makes srun SIGTERM the rest. A rank caught by
+        // that SIGTERM while Node is already tearing down (its handlers gone) would die with 143, and
+        // the job would not requeue. So rank 0 exits first and the others wait (up to 10 s) for it:
+        // srun's SIGTERM then finds them in lateSignal, which exits with the run's status.
+        if (outcome === EXIT.interrupted && trainer.pg.rank > 0 && process.env.SLURM_STEP_ID !== undefined) {
+          await new Promise((resolve) => setTimeout(resolve, 10_000));
+        }
       } catch (e) {
         if (e instanceof NonFiniteError) {
           console.error(`olmo-ts: ${e.message}`);

@@ -2,6 +2,8 @@
 // in a fresh copy of the clone's layout (a temp folder of links to the repository, `olmo-ts` on the
 // PATH as `npm link` puts it); the command synopsis is checked against each command's --help. Two
 // commands are not run as written, each for a stated reason (LONG below), so the docs cannot rot.
+// ```bash blocks hold commands for other machines (a cluster's login node, sbatch) and are not run;
+// the Slurm scripts are exercised by test/slurm/ instead.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
