@@ -15,6 +15,7 @@ import { register as registerGenerate } from './generate';
 import { register as registerPlan } from './plan';
 import { register as registerReport } from './report';
 import { register as registerTrain } from './train';
+import { register as registerUnshard } from './unshard';
 import { guardClosedOutput } from './stdio';
 import { describeFsError, isErrnoError } from '../util/fs-errors';
 
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerPlan(program);
   registerReport(program);
   registerTrain(program);
+  registerUnshard(program);
   return program;
 }
 

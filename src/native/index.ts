@@ -169,6 +169,20 @@ export interface NativeBinding {
   distReducerReduce(reducer: number): number;
   distReducerInfo(reducer: number): { buckets: number; bytes: number };
   distReducerClose(reducer: number): void;
+  // FSDP flat-parameter units (native/fsdp.cc)
+  fsdpUnitNew(shardGroup: number, replicateGroup: number, params: Id[], o: { name: string; strategy: number; root: boolean; paramDtype: string; reduceDtype: string; world: number }): { unit: number; segments: Id[]; layout: { padded: number; shard: number } };
+  fsdpPreForward(unit: number): void;
+  fsdpPrefetch(unit: number): void;
+  fsdpPostForward(unit: number, outputs: Id[], gradEnabled: boolean): void;
+  fsdpSetBackwardNext(unit: number, next: number): void;
+  fsdpFinishBackward(units: number[]): number;
+  fsdpZeroGrad(units: number[]): void;
+  fsdpGatherFlat(unit: number, pieces: Id[]): { work: number; tensors: Id[] };
+  fsdpShardOf(unit: number, fulls: Id[]): Id[];
+  fsdpStats(): { fullBytesLive: number; fullBytesPeak: number; gathers: number; reductions: number };
+  fsdpResetPeak(): void;
+  fsdpUnitInfo(unit: number): { name: string; strategy: string; padded: number; shard: number; gathered: boolean; gradShard: boolean };
+  fsdpUnitClose(unit: number): void;
   // runtime
   setNumThreads(n: number): void;
   getNumThreads(): number;

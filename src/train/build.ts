@@ -11,6 +11,7 @@ import { buildMemmapDataset } from '../data/config';
 import { buildGlobalIndices, saveGlobalIndices } from '../data/global-indices';
 import type { MemMapDataset } from '../data/memmap-dataset';
 import { OLMo } from '../model/olmo';
+import type { NamedParameter } from '../nn/module';
 import { AdamW } from '../optim/adamw';
 import { LionW } from '../optim/lion';
 import type { Optimizer } from '../optim/optimizer';
@@ -23,9 +24,12 @@ export function buildModel(cfg: TrainConfig): OLMo {
   return model;
 }
 
-/** AdamW (eps 1e-5) or LionW over OLMo's decay / no-decay groups, with the config's clipping. */
-export function buildOptimizer(cfg: TrainConfig, model: OLMo): Optimizer {
-  const groups = buildParamGroups(model.namedParameters(), cfg.optimizer);
+/**
+ * AdamW (eps 1e-5) or LionW over OLMo's decay / no-decay groups, with the config's clipping. The
+ * parameters are the model's, or under FSDP each rank's pieces of them (Fsdp.namedSegments()).
+ */
+export function buildOptimizer(cfg: TrainConfig, params: OLMo | NamedParameter[]): Optimizer {
+  const groups = buildParamGroups(Array.isArray(params) ? params : params.namedParameters(), cfg.optimizer);
   for (const g of groups) {
     g.maxGradNorm = cfg.max_grad_norm;
     g.maxGradNormRatio = cfg.max_grad_norm_ratio;

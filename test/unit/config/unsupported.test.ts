@@ -18,6 +18,7 @@ const ROOT = path.resolve(__dirname, '../../..');
 
 /** Where each honoured key takes effect: a source file that reads it (as `.key`, `'key'` or `"key"`). */
 const HONOURED: Record<string, string> = {
+  'fsdp.sharding_strategy': 'src/train/sharding.ts', 'fsdp.wrapping_strategy': 'src/train/sharding.ts', 'fsdp.precision': 'src/train/sharding.ts', 'fsdp.hybrid_sharding_num_model_replicas': 'src/train/sharding.ts',
   run_name: 'src/config/load.ts', seed: 'src/train/trainer.ts', epoch: 'src/train/trainer.ts', dry_run: 'src/train/trainer.ts',
   'optimizer.name': 'src/train/build.ts', 'optimizer.learning_rate': 'src/optim/scheduler.ts', 'optimizer.weight_decay': 'src/optim/param-groups.ts',
   'optimizer.betas': 'src/train/build.ts', 'optimizer.no_decay_norm_and_bias': 'src/optim/param-groups.ts',
@@ -105,11 +106,11 @@ test('refused keys are ConfigErrors naming the key when set; warned keys give on
   }
   for (const dev of ['cpu', 'meta', null]) assert.deepEqual(checkUnsupportedKeys(parseTrainConfig({ model: { init_device: dev } })), []);
   const w = checkUnsupportedKeys(parseTrainConfig({ evaluators: [{ label: 'x', data: { paths: ['a.npy'] } }], fsdp: { precision: 'mixed' }, compile: {}, activation_checkpointing: 'whole_layer', torch_profiling: true, data: { timeout: 5 } }));
-  assert.deepEqual(w.map((m) => m.split(':')[0]), ['fsdp', 'compile', 'torch_profiling', 'data.timeout']);
+  assert.deepEqual(w.map((m) => m.split(':')[0]), ['compile', 'torch_profiling', 'data.timeout']);
   // OLMo's own configs load (config show), and what training them would refuse or warn about is explicit.
   const { loadTrainConfig } = require('../../../src/config') as typeof import('../../../src/config');
   const olmo1b = loadTrainConfig(path.join(ROOT, 'configs/official/OLMo-1B.yaml'), ['--save_folder=runs/x'], { env: {}, onWarning: () => undefined, validatePaths: false });
   assert.throws(() => checkUnsupportedKeys(olmo1b), /wandb: got .*: olmo-ts does not log to Weights & Biases yet/);
   const noWandb = { ...olmo1b, wandb: null };
-  assert.deepEqual(checkUnsupportedKeys(noWandb).map((m) => m.split(':')[0]), ['fsdp']);
+  assert.deepEqual(checkUnsupportedKeys(noWandb).map((m) => m.split(':')[0]), []);
 });
