@@ -49,3 +49,18 @@ export function checkpointedBlockCount(strategy: ActivationCheckpointingStrategy
   for (let i = 0; i < nLayers; i++) if (shouldCheckpointBlock(strategy, i)) n++;
   return n;
 }
+
+/**
+ * Why a strategy cannot run on a sharded (FSDP) model whose units are the blocks `isUnit` says,
+ * or null when it can. A recomputed block must be a unit of its own: its backward then runs once
+ * per recompute, as FSDP's post-backward (free, reduce-scatter) expects. fine_grained splits a
+ * block's backward over several passes and is not supported with sharding yet.
+ */
+export function shardedCheckpointingProblem(strategy: ActivationCheckpointingStrategy | null, nLayers: number, isUnit: (blockIdx: number) => boolean): string | null {
+  if (strategy === null) return null;
+  if (strategy === 'fine_grained') return 'fine_grained recomputes parts of a block in separate backward passes, which sharded (FSDP) units do not support yet';
+  for (let i = 0; i < nLayers; i++) {
+    if (shouldCheckpointBlock(strategy, i) && !isUnit(i)) return `block ${i} is recomputed but is not an FSDP unit of its own (use fsdp.wrapping_strategy: by_block)`;
+  }
+  return null;
+}

@@ -135,7 +135,7 @@ export class OLMo extends Module {
    * recomputation of checkpointed activations when that forward checkpointed. Gradients are the
    * same as without checkpointing, bitwise (dropout included: recomputes replay the random stream).
    */
-  backward(loss: Tensor): void {
+  backward(loss: Tensor, opts: { sumTiedGradients?: boolean } = {}): void {
     const tape = this.pendingTape;
     if (!tape) {
       loss.backward();
@@ -144,8 +144,9 @@ export class OLMo extends Module {
     this.pendingTape = null;
     // A tied wte gets gradient from the head (first) and the embedding (last segment). Without the
     // tape the engine sums the two before adding them to .grad; doing the same keeps micro-batch
-    // accumulation bitwise equal (a + (b + c), not (a + b) + c).
-    const tied = this.config.weight_tying ? this.wte.weight : null;
+    // accumulation bitwise equal (a + (b + c), not (a + b) + c). Not for parameters that are views
+    // of a sharded unit (FSDP accumulates its own gradient shards): sumTiedGradients: false.
+    const tied = this.config.weight_tying && (opts.sumTiedGradients ?? true) ? this.wte.weight : null;
     tidy(() => {
       const before = tied?.grad ?? null;
       if (before) tied!.grad = null;

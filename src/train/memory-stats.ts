@@ -1,7 +1,6 @@
 // Memory a run actually uses, per device: bytes of parameters, gradients and optimizer state (from
 // the tensors themselves) and the peak (the CUDA caching allocator's peak on CUDA, OLMo's
 // `System/Peak GPU Memory (MB)`; the process's peak resident set on CPU), as metrics.
-import type { OLMo } from '../model/olmo';
 import type { Optimizer } from '../optim/optimizer';
 import { elementSize } from '../tensor/dtype';
 import { cuda } from '../tensor/runtime';
@@ -26,9 +25,12 @@ export function tensorBytes(ts: Iterable<Tensor>): number {
   return n;
 }
 
-/** What the model's parameters, their current gradients and the optimizer's state occupy. */
-export function modelMemory(model: OLMo, optimizer: Optimizer | null): { params: number; grads: number; optimizerState: number } {
-  const params = model.parameters();
+/**
+ * What the parameters, their current gradients and the optimizer's state occupy on this device:
+ * `params` is what the optimizer updates (the model's parameters, or this rank's shards of them
+ * under FSDP).
+ */
+export function modelMemory(params: Tensor[], optimizer: Optimizer | null): { params: number; grads: number; optimizerState: number } {
   const grads = tidy(() => tensorBytes(params.map((p) => p.grad).filter((g): g is Tensor => g !== null)));
   let optimizerState = 0;
   if (optimizer) for (const byName of Object.values(optimizer.stateDict().tensors)) optimizerState += tensorBytes(Object.values(byName));
@@ -49,10 +51,10 @@ export function logsSystemMetrics(step: number): boolean {
   return step < 3 || step % 10 === 0;
 }
 
-/** The step's memory metrics: peak of the device and what parameters, gradients and optimizer state hold. */
-export function memoryMetrics(model: OLMo, optimizer: Optimizer | null): Record<string, number> {
-  const m = modelMemory(model, optimizer);
-  const peak = peakMemory(model.device);
+/** The step's memory metrics: peak of the device and what parameters (or shards), gradients and optimizer state hold. */
+export function memoryMetrics(params: Tensor[], optimizer: Optimizer | null, device: string): Record<string, number> {
+  const m = modelMemory(params, optimizer);
+  const peak = peakMemory(device);
   return {
     [peak.metric]: peak.bytes / 1e6,
     [MEMORY_METRIC.params]: m.params / 1e6,

@@ -32,6 +32,7 @@ import { InLoopEvaluation } from '../eval/in-loop';
 import { CheckpointError, Checkpointer, TrainerState, disposeCheckpoint, loadCheckpoint } from './checkpoint';
 import { nextTokenLoss } from './loss';
 import { MemoryCheckMode, MemoryPreflight, memoryBannerEntries, memoryCheckModeFromEnv, preflightMemoryCheck } from './memory-check';
+import { shardedCheckpointingProblem } from '../model/activation-checkpointing';
 import { logsSystemMetrics, memoryMetrics } from './memory-stats';
 import { buildDataset, buildModel, buildOptimizer, dataFingerprint, epochIndices } from './build';
 import { METRIC, RunSinks, SpeedMonitor, createMetricsSinks, trainStepMetrics } from './logging';
@@ -238,7 +239,11 @@ export class Trainer extends EventEmitter {
       // Every rank starts from rank 0's weights (as DDP does; the same seed makes them equal anyway).
       if (this.pg.size > 1) await this.pg.broadcast(this.model.parameters(), 0).wait();
       const sharding = shardingFor(cfg, this.pg.size, this.o.fsdp, this.isMain ? (m) => this.notice(`warning: ${m}`) : undefined);
-      if (sharding) this.fsdp = await Fsdp.create(this.model, this.pg, readLaunchEnv(), sharding);
+      if (sharding) {
+        const problem = shardedCheckpointingProblem(cfg.activation_checkpointing, cfg.model.n_layers, blockIsUnit(cfg.fsdp.wrapping_strategy));
+        if (problem) throw new ConfigError('activation_checkpointing', `got ${JSON.stringify(cfg.activation_checkpointing)} with fsdp.sharding_strategy ${cfg.fsdp.sharding_strategy} and wrapping_strategy ${JSON.stringify(cfg.fsdp.wrapping_strategy)}: ${problem}`);
+        this.fsdp = await Fsdp.create(this.model, this.pg, readLaunchEnv(), sharding);
+      }
       this.optimizer = buildOptimizer(cfg, this.trainables());
       this.scheduler = buildScheduler(cfg.scheduler);
       this.fingerprint = dataFingerprint(cfg, this.dataset);
@@ -516,7 +521,7 @@ export class Trainer extends EventEmitter {
           // The inner tidy frees the logits before backward (only autograd's saved tensors stay).
           const m = tidy(() => nextTokenLoss(amp ? autocast(forward) : forward(), labels, { zLoss: zSum !== null, divisor: microBatches }));
           this.dp.beforeBackward(r0 + rows >= B);
-          this.model.backward(m.loss); // recomputes checkpointed activations, if any
+          this.model.backward(m.loss, { sumTiedGradients: !this.fsdp }); // recomputes checkpointed activations, if any
           const ce = keep(ceSum.add(m.ce));
           ceSum.dispose();
           ceSum = ce;
@@ -633,7 +638,7 @@ export class Trainer extends EventEmitter {
             } else {
               Object.assign(metrics, speed.check(), { 'throughput/total_tokens': this.state.global_train_tokens_seen, [METRIC.globalBatchSize]: B * W });
               if (this.skippedSteps) metrics['train/skipped_steps'] = this.skippedSteps;
-              if (logsSystemMetrics(this.state.global_step)) Object.assign(metrics, memoryMetrics(this.model, this.optimizer));
+              if (logsSystemMetrics(this.state.global_step)) Object.assign(metrics, memoryMetrics(this.trainables().map((p) => p.tensor), this.optimizer, this.model.device));
               losses.push(metrics['train/CrossEntropyLoss']!);
               this.sinks?.log(this.state.global_step, metrics);
               this.emit('step', this.state.global_step, metrics);
@@ -796,4 +801,11 @@ function defaultThreads(): number {
   if (Number.isInteger(omp) && omp > 0) return omp;
   const perNode = Number(process.env.LOCAL_WORLD_SIZE) || 1;
   return Math.max(1, Math.floor(os.cpus().length / perNode));
+}
+
+/** Which blocks OLMo's FSDP wrapping makes units of their own (by_block*: all; one_in_N: every Nth). */
+function blockIsUnit(wrapping: TrainConfig['fsdp']['wrapping_strategy']): (i: number) => boolean {
+  const n = { one_in_two: 2, one_in_three: 3, one_in_four: 4, one_in_five: 5 }[wrapping as string];
+  if (n) return (i) => i % n === 0;
+  return () => wrapping === 'by_block' || wrapping === 'by_block_and_size';
 }

@@ -42,3 +42,33 @@ test('two ranks, doubling batch, whole_layer: the losses of one process without 
     for (const r of [0, 1]) assert.deepEqual(logged[r]![s - 1]!.slice(1), batch.filter((_, i) => i % 2 === r), `step ${s} rank ${r}`);
   }
 });
+
+test('FSDP (world size 2) with whole-block checkpointing of block units equals one process without sharding; other layouts are refused', async () => {
+  const { okResults, runDistributed } = await import('../helpers/distributed');
+  const sb = sandbox('fsdp-ckpt', 100);
+  const combos = [
+    { name: 'full-by_block-whole', overrides: ['--fsdp.sharding_strategy=FULL_SHARD', '--fsdp.wrapping_strategy=by_block', '--activation_checkpointing=whole_layer', '--device_train_microbatch_size=1'] },
+    { name: 'hybrid-by_block-three_in_four', overrides: ['--fsdp.sharding_strategy=HYBRID_SHARD', '--fsdp.wrapping_strategy=by_block', '--activation_checkpointing=three_in_four'] },
+    { name: 'full-one_in_two-one_in_two', overrides: ['--fsdp.sharding_strategy=FULL_SHARD', '--fsdp.wrapping_strategy=one_in_two', '--activation_checkpointing=one_in_two', '--model.weight_tying=false'] },
+  ];
+  const [r0] = okResults(await runDistributed<Record<string, { loss: number; weight: number; maxWeight: number }>>(
+    path.join(__dirname, 'fsdp-train.rank.ts'), 'grid', { worldSize: 2, env: () => ({ LOCAL_WORLD_SIZE: '1', LOCAL_RANK: '0' }), timeoutMs: 600_000 }, { config: sb.config, dir: sb.dir, combos }));
+  assert.equal(Object.keys(r0!).length, combos.length);
+  // As fsdp.test.ts: only the order of the gradient sums differs from one process.
+  for (const [name, r] of Object.entries(r0!)) {
+    assert.ok(r.loss <= 5e-6, `${name}: losses differ from one process by ${r.loss}`);
+    assert.ok(r.weight <= 1e-5, `${name}: weights differ from one process by ${r.weight}`);
+  }
+  // A recompute whose backward FSDP would see in several passes is refused before training.
+  const { Trainer } = await import('../../src/train/trainer');
+  const { loadTrainConfig } = await import('../../src/config');
+  for (const [over, re] of [
+    [['--activation_checkpointing=fine_grained', '--fsdp.wrapping_strategy=by_block'], /activation_checkpointing: got "fine_grained" with fsdp\.sharding_strategy FULL_SHARD .*fine_grained recomputes parts of a block/],
+    [['--activation_checkpointing=whole_layer', '--fsdp.wrapping_strategy=null'], /block 0 is recomputed but is not an FSDP unit of its own \(use fsdp\.wrapping_strategy: by_block\)/],
+  ] as const) {
+    const cfg = loadTrainConfig(sb.config, [`--save_folder=${path.join(sb.dir, 'refused')}`, '--max_duration=1', ...over]);
+    const t = new Trainer(cfg, { console: false, numThreads: 1, fsdp: true });
+    await assert.rejects(t.fit(), re);
+    t.close();
+  }
+});
