@@ -168,9 +168,10 @@ export async function inspectBatches(o: InspectOptions): Promise<InspectedInstan
     // Growing batches: the sizes follow the tokens trained on since the run's start, and an epoch
     // ends, as in the trainer, when the next global batch no longer fits its instances.
     const from = Math.min(firstEpoch, runFirstEpoch);
-    const offset = schedule.stepsForEpochs(ds.length, firstEpoch - from);
+    const length = orderOf(firstEpoch).length; // the epoch's order, padded to the world size as the trainer's
+    const offset = schedule.stepsForEpochs(length, firstEpoch - from);
     locate = (step) => {
-      const l = schedule.locate(step + offset, ds.length);
+      const l = schedule.locate(step + offset, length);
       return { epoch: from + l.epoch, batch: l.batch, start: l.start, size: l.size };
     };
     toRunStep = (s) => s + offset;

@@ -47,12 +47,15 @@ export function buildDataset(cfg: TrainConfig): MemMapDataset {
 }
 
 /** The epoch's global instance order (OLMo's), written to save_folder/train_data/global_indices.npy. */
-export function epochIndices(cfg: TrainConfig, dataset: MemMapDataset, epoch: number, runDir: string): Uint32Array {
-  const indices = buildGlobalIndices({ numInstances: dataset.length, seed: cfg.seed, epoch, dropLast: cfg.data.drop_last, worldSize: 1 });
+export function epochIndices(cfg: TrainConfig, dataset: MemMapDataset, epoch: number, runDir: string, o: { worldSize?: number; write?: boolean } = {}): Uint32Array {
+  // OLMo pads (or, with drop_last, cuts) the order to a multiple of the world size.
+  const worldSize = o.worldSize ?? 1;
+  const indices = buildGlobalIndices({ numInstances: dataset.length, seed: cfg.seed, epoch, dropLast: cfg.data.drop_last, worldSize });
+  if (o.write === false) return indices; // every rank builds the order; one writes it
   const dir = path.join(runDir, 'train_data');
   fs.mkdirSync(dir, { recursive: true });
   saveGlobalIndices(path.join(dir, 'global_indices.npy'), indices, 'olmo', {
-    epoch, seed: cfg.seed, num_instances: dataset.length, world_size: 1, drop_last: cfg.data.drop_last, length: indices.length,
+    epoch, seed: cfg.seed, num_instances: dataset.length, world_size: worldSize, drop_last: cfg.data.drop_last, length: indices.length,
   });
   return indices;
 }

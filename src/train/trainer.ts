@@ -13,6 +13,7 @@ import { trainConfigToYaml } from '../config/schema';
 import type { TrainConfig } from '../config/train';
 import { deriveBatchSizes } from '../config/train';
 import { BatchSizeSchedule } from '../data/batch-schedule';
+import { totalSize } from '../data/global-indices';
 import type { LoaderBatch } from '../data/loader';
 import { DataLoader } from '../data/loader';
 import type { MemMapDataset } from '../data/memmap-dataset';
@@ -91,6 +92,8 @@ export interface TrainerOptions {
    * benchmarks, CUDA checks). Several processes are sharded anyway, unless NO_SHARD.
    */
   fsdp?: boolean;
+  /** FSDP: gather the next unit during the current one's forward (default true; benchmarks turn it off). */
+  fsdpForwardPrefetch?: boolean;
   /**
    * Before building: estimate the run's memory and refuse when it does not fit what is available
    * (default 'refuse', or OLMO_TS_MEMORY_CHECK), only warn, or skip the check ('off').
@@ -198,7 +201,8 @@ export class Trainer extends EventEmitter {
       tokensSeen: this.state.global_train_tokens_seen,
       tokensPerBatch: this.globalBatchSize * this.cfg.model.max_sequence_length,
       batchesPerEpoch: Math.floor(this.dataset.length / this.cfg.global_train_batch_size),
-      ...(sched.isConstant ? {} : { batchSizes: sched, stepsForEpochs: (n: number) => sched.stepsForEpochs(this.dataset.length, n) }),
+      // An epoch's order holds the dataset padded (or cut, drop_last) to a multiple of the world size.
+      ...(sched.isConstant ? {} : { batchSizes: sched, stepsForEpochs: (n: number) => sched.stepsForEpochs(totalSize(this.dataset.length, this.pg.size, this.cfg.data.drop_last), n) }),
     };
   }
 
@@ -242,7 +246,7 @@ export class Trainer extends EventEmitter {
       if (sharding) {
         const problem = shardedCheckpointingProblem(cfg.activation_checkpointing, cfg.model.n_layers, blockIsUnit(cfg.fsdp.wrapping_strategy));
         if (problem) throw new ConfigError('activation_checkpointing', `got ${JSON.stringify(cfg.activation_checkpointing)} with fsdp.sharding_strategy ${cfg.fsdp.sharding_strategy} and wrapping_strategy ${JSON.stringify(cfg.fsdp.wrapping_strategy)}: ${problem}`);
-        this.fsdp = await Fsdp.create(this.model, this.pg, readLaunchEnv(), sharding);
+        this.fsdp = await Fsdp.create(this.model, this.pg, readLaunchEnv(), { ...sharding, forwardPrefetch: this.o.fsdpForwardPrefetch });
       }
       this.optimizer = buildOptimizer(cfg, this.trainables());
       this.scheduler = buildScheduler(cfg.scheduler);
@@ -595,7 +599,7 @@ export class Trainer extends EventEmitter {
       // OLMo's eval_on_load: evaluate the restored checkpoint before training on.
       if (cfg.eval_on_load && this.lastCheckpoint && this.state.global_step > 0) await this.evaluate();
       epochs: for (; this.state.epoch < epochs; this.state.epoch++, this.state.global_train_examples_seen_this_epoch = 0) {
-        const globalIndices = epochIndices(cfg, this.dataset, (cfg.epoch ?? 0) + this.state.epoch, this.runDir);
+        const globalIndices = epochIndices(cfg, this.dataset, (cfg.epoch ?? 0) + this.state.epoch, this.runDir, { worldSize: this.pg.size, write: this.isMain });
         const startIndex = this.state.global_train_examples_seen_this_epoch;
         const loader = new DataLoader({
           dataset: this.dataset,
