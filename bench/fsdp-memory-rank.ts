@@ -33,12 +33,14 @@ async function main(): Promise<void> {
   });
   const baseline = procStatus('VmRSS');
   const trainer = new Trainer(cfg, { console: false, autoResume: false, numThreads: 1, fsdp: job.strategy === 'FULL_SHARD' && job.ws === 1 });
-  let state = 0, rssSetup = 0, params = 0, last = 0;
+  let state = 0, rssSetup = 0, params = 0, last = 0, rssPeak = 0;
   const times: number[] = [];
   trainer.on('step', (step: number) => {
     const now = performance.now();
     if (step > 1) times.push(now - last);
     last = now;
+    // the training peak, read at the last step (the final checkpoint's host copies come after)
+    if (step === job.steps) rssPeak = procStatus('VmHWM') - baseline;
     if (step !== 1) return;
     // after the first step every piece of state exists (AdamW's moments, the gradients)
     const mine = trainer.fsdp ? trainer.fsdp.namedSegments() : trainer.model.namedParameters();
@@ -51,7 +53,6 @@ async function main(): Promise<void> {
     resetFsdpPeak();
   });
   await trainer.fit();
-  const rssPeak = procStatus('VmHWM') - baseline;
   let predicted: number | null = null;
   try {
     // `olmo-ts plan`'s estimate of the same run (when the estimator knows FSDP)
