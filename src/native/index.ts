@@ -12,6 +12,7 @@ export type Id = number;
 export interface NativeBinding {
   dispose(id: Id): void;
   liveCount(): number;
+  mallocTrim(): boolean;
   setErrorClasses(classes: typeof errorClasses): void;
   // creation and host transfer
   fromArray(data: ArrayBufferView, shape: number[], dtype: number, device: number): Id;
