@@ -14,7 +14,10 @@ const force = process.argv.includes('--force') || process.env.OLMO_TS_FORCE_BUIL
 
 function newestSource() {
   const files = [path.join(root, 'CMakeLists.txt')];
-  for (const f of fs.readdirSync(path.join(root, 'native'))) files.push(path.join(root, 'native', f));
+  for (const dir of ['native', 'cmake']) {
+    if (!fs.existsSync(path.join(root, dir))) continue;
+    for (const f of fs.readdirSync(path.join(root, dir))) files.push(path.join(root, dir, f));
+  }
   return Math.max(...files.map((f) => fs.statSync(f).mtimeMs));
 }
 
