@@ -57,9 +57,9 @@ target_compile_definitions(${PROJECT_NAME} PRIVATE OLMO_C10D_GLOO=${OLMO_C10D_GL
 message(STATUS "olmo-ts: c10d Gloo ${OLMO_C10D_GLOO} (${GLOO_INCLUDE_DIR}), NCCL ${OLMO_C10D_NCCL} (${NCCL_INCLUDE_DIR})")
 
 # A compile-only probe of the c10d headers with the addon's flags (not part of the addon; built by
-# scripts/check-cuda-build.sh and scripts/test-torch2.sh: `cmake --build <dir> --target olmo_c10d_probe`).
-add_library(olmo_c10d_probe OBJECT EXCLUDE_FROM_ALL ${CMAKE_CURRENT_LIST_DIR}/c10d_probe.cc)
-target_link_libraries(olmo_c10d_probe PRIVATE ${TORCH_LIBRARIES})
-target_compile_options(olmo_c10d_probe PRIVATE ${TORCH_CXX_FLAGS} -Wall -Wno-unused-parameter)
-target_compile_definitions(olmo_c10d_probe PRIVATE $<TARGET_PROPERTY:${PROJECT_NAME},COMPILE_DEFINITIONS>)
-target_include_directories(olmo_c10d_probe PRIVATE $<TARGET_PROPERTY:${PROJECT_NAME},INCLUDE_DIRECTORIES>)
+# scripts/check-cuda-build.sh and scripts/test-torch2.sh: `cmake --build <dir> --target olmo_header_probe`).
+add_library(olmo_header_probe OBJECT EXCLUDE_FROM_ALL ${CMAKE_CURRENT_LIST_DIR}/header_probe.cc)
+target_link_libraries(olmo_header_probe PRIVATE ${TORCH_LIBRARIES})
+target_compile_options(olmo_header_probe PRIVATE ${TORCH_CXX_FLAGS} -Wall -Wno-unused-parameter)
+target_compile_definitions(olmo_header_probe PRIVATE $<TARGET_PROPERTY:${PROJECT_NAME},COMPILE_DEFINITIONS>)
+target_include_directories(olmo_header_probe PRIVATE $<TARGET_PROPERTY:${PROJECT_NAME},INCLUDE_DIRECTORIES>)

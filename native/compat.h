@@ -13,8 +13,25 @@
 #define OLMO_TORCH_AT_LEAST(maj, min) \
   (TORCH_VERSION_MAJOR > (maj) || (TORCH_VERSION_MAJOR == (maj) && TORCH_VERSION_MINOR >= (min)))
 
+#ifdef OLMO_TORCH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+// The allocator's statistics types moved from c10::cuda::CUDACachingAllocator to
+// c10::CachingDeviceAllocator (a device-generic header) in 2.5; test for the header itself.
+#if __has_include(<c10/core/CachingDeviceAllocator.h>)
+#include <c10/core/CachingDeviceAllocator.h>
+#define OLMO_CUDA_STAT_TYPE c10::CachingDeviceAllocator::StatType
+#else
+#define OLMO_CUDA_STAT_TYPE c10::cuda::CUDACachingAllocator::StatType
+#endif
+#endif
+
 namespace olmo {
 namespace compat {
+
+#ifdef OLMO_TORCH_CUDA
+/** Index of the all-pools total in the CUDA allocator's per-pool statistics arrays. */
+constexpr size_t kCudaAggregateStat = static_cast<size_t>(OLMO_CUDA_STAT_TYPE::AGGREGATE);
+#endif
 
 // Causal/masked scaled-dot-product attention. q, k, v: (B, H, T, D).
 // 2.x has the public fused entry point (flash / memory-efficient kernels on CUDA, a fused CPU

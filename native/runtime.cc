@@ -214,7 +214,7 @@ Napi::Value cuda_memory_stats(Info info) {
   if (!torch::cuda::is_available()) throw_js(info.Env(), kArgument, "CUDA is not available");
   const int dev = static_cast<int>(arg_int(info, 0));
   const auto s = c10::cuda::CUDACachingAllocator::getDeviceStats(dev);
-  const size_t agg = static_cast<size_t>(c10::cuda::CUDACachingAllocator::StatType::AGGREGATE);
+  const size_t agg = compat::kCudaAggregateStat;
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
   o.Set("allocated", Napi::Number::New(env, static_cast<double>(s.allocated_bytes[agg].current)));

@@ -9,7 +9,9 @@ const path = require('node:path');
 const os = require('node:os');
 
 const root = path.resolve(__dirname, '..');
-const addon = path.join(root, 'build', 'Release', 'olmo_native.node');
+// OLMO_TS_BUILD_DIR: another build folder (scripts/test-torch2.sh builds the 2.x addon into build-torch2/)
+const buildDir = path.resolve(root, process.env.OLMO_TS_BUILD_DIR || 'build');
+const addon = path.join(buildDir, 'Release', 'olmo_native.node');
 const force = process.argv.includes('--force') || process.env.OLMO_TS_FORCE_BUILD === '1';
 
 function newestSource() {
@@ -28,7 +30,7 @@ if (!force && fs.existsSync(addon) && fs.statSync(addon).mtimeMs >= newestSource
 
 const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
 const jobs = String(Math.max(1, Math.min(os.cpus().length, Number(process.env.OLMO_TS_BUILD_JOBS) || os.cpus().length)));
-const args = [cmakeJs, 'compile', '--directory', root, '--out', path.join(root, 'build'), '--parallel', jobs];
+const args = [cmakeJs, 'compile', '--directory', root, '--out', buildDir, '--parallel', jobs];
 for (const v of ['TORCH_DIR', 'LIBTORCH', 'OLMO_TS_PYTHON']) {
   if (process.env[v]) args.push(`--CD${v === 'OLMO_TS_PYTHON' ? 'PYTHON_EXECUTABLE' : v}=${process.env[v]}`);
 }

@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { errorClasses } from './errors';
+import { prepareNativeEnvironment } from './environment';
 
 /** Tensor ids are indexes into the addon's handle table; -1 means "none". */
 export type Id = number;
@@ -161,6 +162,7 @@ function findAddon(): string {
 
 function load(): NativeBinding {
   const file = findAddon();
+  prepareNativeEnvironment();
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const binding = require(file) as NativeBinding;
   binding.setErrorClasses(errorClasses);

@@ -1,7 +1,7 @@
-// c10d_probe.cc — compiles the c10d process-group headers the addon's distributed code uses, with
+// header_probe.cc — compiles the c10d process-group headers the addon's distributed code uses, with
 // the addon's flags, so a libtorch whose c10d headers need other defines or headers (NCCL on CUDA,
 // Gloo on CPU) fails here, in the build check, and not in the middle of someone's feature.
-// Not linked into the addon. Built by: cmake --build <build dir> --target olmo_c10d_probe
+// Not linked into the addon. Built by: cmake --build <build dir> --target olmo_header_probe
 #include <torch/csrc/distributed/c10d/FileStore.hpp>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
