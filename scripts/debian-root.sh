@@ -23,8 +23,9 @@ suite=trixie
 packages_for() {
   case "$1" in
     torch2) echo "libtorch-dev python3-torch libgloo-dev cmake g++ make ninja-build libopenblas0-pthread python3-numpy python3-protobuf python3-crc32c" ;;
-    # nvidia-cudnn is satisfied by a stand-in (see make_cudnn_standin); cuDNN is not needed to compile
-    cuda) echo "libtorch-cuda-dev libgloo-dev libnccl-dev cmake g++ make ninja-build" ;;
+    # nvidia-cudnn is satisfied by a stand-in (see make_cudnn_standin); cuDNN is not needed to compile.
+    # libgloo-cuda-dev: libtorch-cuda's Gloo (libgloo-dev's libgloo0 conflicts with it)
+    cuda) echo "libtorch-cuda-dev nvidia-cuda-toolkit libgloo-cuda-dev libnccl-dev cmake g++ make ninja-build" ;;
     *) echo "debian-root.sh: unknown root '$1' (torch2 or cuda)" >&2; exit 2 ;;
   esac
 }
@@ -86,14 +87,15 @@ create() {
   if [[ "$name" == cuda ]]; then
     # debootstrap cannot use a local package, so the base goes first and apt adds the rest.
     as_root debootstrap --variant=minbase --components="$(components_for "$name")" "$suite" "$new" "$mir" >"$new.log" 2>&1 ||
-      { tail -20 "$new.log" >&2; exit 1; }
+      { tail -20 "$new.log" >&2; as_root rm -rf "$new"; exit 1; }
     make_cudnn_standin "$new/tmp"
-    as_root chroot "$new" dpkg -i /tmp/nvidia-cudnn-standin.deb >>"$new.log" 2>&1
+    as_root chroot "$new" dpkg -i /tmp/nvidia-cudnn-standin.deb >>"$new.log" 2>&1 ||
+      { tail -20 "$new.log" >&2; as_root rm -rf "$new"; exit 1; }
     as_root chroot "$new" bash -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(packages_for "$name")" >>"$new.log" 2>&1 ||
-      { tail -20 "$new.log" >&2; exit 1; }
+      { tail -20 "$new.log" >&2; as_root rm -rf "$new"; exit 1; }
   else
     as_root debootstrap --variant=minbase --components="$(components_for "$name")" --include="$include" "$suite" "$new" "$mir" >"$new.log" 2>&1 ||
-      { tail -20 "$new.log" >&2; exit 1; }
+      { tail -20 "$new.log" >&2; as_root rm -rf "$new"; exit 1; }
   fi
   as_root chroot "$new" apt-get clean
   as_root rm -rf "$new/tmp/"* "$new/var/lib/apt/lists/"*_Packages

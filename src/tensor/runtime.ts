@@ -31,7 +31,7 @@ export const cuda = {
 /**
  * The caching allocator for large CPU blocks (native/cpu_cache.cc): freed blocks of 1 MB and more
  * are reused instead of returned to the OS, which saves the page faults of re-mapping activations
- * every step. OLMO_TS_CPU_CACHE_MB sets its limit (default 1/8 of RAM up to 8 GB, 0 disables; libtorch 1.x only).
+ * every step. OLMO_TS_CPU_CACHE_MB sets its limit (default 1/8 of RAM up to 8 GB, 0 disables).
  */
 export const cpuCache = {
   stats: () => native.cpuCacheStats(),
