@@ -99,3 +99,30 @@ inline void set_autocast_dtype(bool cuda, at::ScalarType dt) {
 
 }  // namespace compat
 }  // namespace olmo
+
+// ---- c10d (native/dist.cc defines OLMO_COMPAT_DIST before including this, after the c10d headers) ----
+#ifdef OLMO_COMPAT_DIST
+namespace olmo {
+namespace compat {
+
+// The class the Gloo/NCCL process groups derive from, whose collectives we call directly: in 1.13
+// they are ProcessGroups; 2.0 split the backend out of the ProcessGroup (c10d::Backend).
+#if OLMO_TORCH_AT_LEAST(2, 0)
+using PGBackend = c10d::Backend;
+#else
+using PGBackend = c10d::ProcessGroup;
+#endif
+
+// TCPStore options. From 2.4 the store defaults to a libuv server, which builds without libuv
+// (Debian 13's libtorch) reject: "use_libuv was requested but PyTorch was build without libuv".
+inline c10d::TCPStoreOptions tcp_store_options() {
+  c10d::TCPStoreOptions o;
+#if OLMO_TORCH_AT_LEAST(2, 4)
+  o.useLibUV = false;
+#endif
+  return o;
+}
+
+}  // namespace compat
+}  // namespace olmo
+#endif  // OLMO_COMPAT_DIST

@@ -13,7 +13,8 @@ namespace olmo {
 namespace {
 const char* kErrFallbackName[kNumErrKinds] = {"TorchError",       "ShapeError",    "DTypeError",
                                                "IndexError",       "OutOfMemoryError",
-                                               "DisposedError",    "ArgumentError"};
+                                               "DisposedError",    "ArgumentError",
+                                               "DistributedError", "DistributedTimeoutError"};
 
 // libtorch messages carry a trailing "Exception raised from ..." location and sometimes a
 // multi-line context; users get the first meaningful part only.
@@ -45,15 +46,16 @@ ErrKind classify(const std::string& m) {
 }
 }  // namespace
 
-void throw_js(Napi::Env env, ErrKind kind, const std::string& msg) {
+Napi::Value js_error(Napi::Env env, ErrKind kind, const std::string& msg) {
   Registry* r = env.GetInstanceData<Registry>();
-  if (r && !r->err_ctor[kind].IsEmpty()) {
-    Napi::Object e = r->err_ctor[kind].New({Napi::String::New(env, msg)});
-    throw Napi::Error(env, e);
-  }
+  if (r && !r->err_ctor[kind].IsEmpty()) return r->err_ctor[kind].New({Napi::String::New(env, msg)});
   Napi::Error e = Napi::Error::New(env, msg);
   e.Set("name", Napi::String::New(env, kErrFallbackName[kind]));
-  throw e;
+  return e.Value();
+}
+
+void throw_js(Napi::Env env, ErrKind kind, const std::string& msg) {
+  throw Napi::Error(env, js_error(env, kind, msg));
 }
 
 void rethrow_as_js(Napi::Env env) {
@@ -239,6 +241,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   init_runtime(env, exports);
   init_optim(env, exports);
   init_cpu_cache(env, exports);
+  init_dist(env, exports);
   return exports;
 }
 

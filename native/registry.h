@@ -9,13 +9,14 @@
 #include <napi.h>
 #include <ATen/ATen.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace olmo {
 
 // Error kinds; JS registers one class per kind (see src/native/errors.ts).
-enum ErrKind { kTorch = 0, kShape, kDType, kIndex, kOutOfMemory, kDisposed, kArgument, kNumErrKinds };
+enum ErrKind { kTorch = 0, kShape, kDType, kIndex, kOutOfMemory, kDisposed, kArgument, kDist, kDistTimeout, kNumErrKinds };
 
 struct Registry {
   std::vector<at::Tensor> slots;      // id -> tensor; an undefined tensor marks a free slot
@@ -24,12 +25,16 @@ struct Registry {
   std::vector<at::Generator> gens;    // generator handles (CPU), id -> generator
   Napi::FunctionReference err_ctor[kNumErrKinds];
   int autocast_depth[2] = {0, 0};     // nesting per device type (cpu, cuda)
+  std::shared_ptr<void> dist;         // stores, process groups, works (native/dist.cc)
 };
 
 inline Registry& reg(Napi::Env env) { return *env.GetInstanceData<Registry>(); }
 
 // Throws a JS error of the registered class for `kind` (plain Error before registration).
 [[noreturn]] void throw_js(Napi::Env env, ErrKind kind, const std::string& msg);
+
+// An instance of the registered error class for `kind` (to reject a Promise with).
+Napi::Value js_error(Napi::Env env, ErrKind kind, const std::string& msg);
 
 // Converts the exception in flight into a typed JS error. Call only from a catch block.
 [[noreturn]] void rethrow_as_js(Napi::Env env);
@@ -100,6 +105,7 @@ void init_nn_ops(Napi::Env env, Napi::Object exports);
 void init_runtime(Napi::Env env, Napi::Object exports);
 void init_optim(Napi::Env env, Napi::Object exports);
 void init_cpu_cache(Napi::Env env, Napi::Object exports);
+void init_dist(Napi::Env env, Napi::Object exports);
 
 }  // namespace olmo
 

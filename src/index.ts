@@ -20,3 +20,8 @@ export { Trainer, NonFiniteError } from './train/trainer';
 export type { TrainerOptions, FitResult, StopReason } from './train/trainer';
 export * as optim from './optim';
 export * as data from './data';
+export { ProcessGroup, Work, waitAll } from './dist/process-group';
+export type { ReduceOp, Backend, InitOptions } from './dist/process-group';
+export { readLaunchEnv, expandHostlist } from './dist/env';
+export type { LaunchEnv } from './dist/env';
+export { launch } from './dist/launch';

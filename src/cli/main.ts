@@ -3,11 +3,13 @@
 // `register(program)`; heavy modules (the native addon, tokenizers) load inside the actions so
 // `--help` and data commands start fast.
 import { Command } from 'commander';
+import { watchLauncher } from '../dist/launch';
 import { register as registerConfig } from './config';
 import { register as registerConvert } from './convert';
 import { register as registerDemo } from './demo';
 import { register as registerPrepareData } from './prepare-data';
 import { register as registerInspectData } from './inspect-data';
+import { register as registerLaunch } from './launch';
 import { register as registerGenerate } from './generate';
 import { register as registerReport } from './report';
 import { register as registerTrain } from './train';
@@ -16,12 +18,14 @@ export function buildProgram(): Command {
   const program = new Command('olmo-ts')
     .description('Train, evaluate and inspect OLMo language models from Node.js (TypeScript over libtorch).')
     .version(require('../../package.json').version as string)
-    .showHelpAfterError('(run with --help for usage)');
+    .showHelpAfterError('(run with --help for usage)')
+    .enablePositionalOptions();
   registerConfig(program);
   registerConvert(program);
   registerDemo(program);
   registerPrepareData(program);
   registerInspectData(program);
+  registerLaunch(program);
   registerGenerate(program);
   registerReport(program);
   registerTrain(program);
@@ -29,6 +33,8 @@ export function buildProgram(): Command {
 }
 
 if (require.main === module) {
+  // A rank started by `olmo-ts launch` stops (as on SIGTERM) if its launcher disappears.
+  watchLauncher(() => process.kill(process.pid, 'SIGTERM'));
   buildProgram()
     .parseAsync(process.argv)
     .catch((e: unknown) => {

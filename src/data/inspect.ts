@@ -73,15 +73,23 @@ function need<T>(v: T | undefined | null, key: string, hint: string): T {
   return v;
 }
 
-/** Per-rank index rows logged by OLMo's trainer: data-indices/rank{r}.tsv.gz, "step\tidx\tidx...". */
+/**
+ * Per-rank index rows logged by the trainer: data-indices/rank{r}.tsv (olmo-ts) or rank{r}.tsv.gz
+ * (OLMo), "step\tidx\tidx...". A step logged twice (re-run after a resume) keeps its last line; a
+ * torn last line (the writer was killed) is skipped.
+ */
 function loggedIndices(runDir: string, rank: number, steps: Set<number>): Map<number, number[]> | undefined {
-  const f = path.join(runDir, 'data-indices', `rank${rank}.tsv.gz`);
-  if (!fs.existsSync(f)) return undefined;
+  const base = path.join(runDir, 'data-indices', `rank${rank}.tsv`);
+  const text = fs.existsSync(base) ? fs.readFileSync(base, 'utf8')
+    : fs.existsSync(base + '.gz') ? zlib.gunzipSync(fs.readFileSync(base + '.gz')).toString('utf8') : undefined;
+  if (text === undefined) return undefined;
   const out = new Map<number, number[]>();
-  for (const line of zlib.gunzipSync(fs.readFileSync(f)).toString('utf8').split('\n')) {
+  const lines = text.split('\n');
+  if (!text.endsWith('\n')) lines.pop(); // torn
+  for (const line of lines) {
     const parts = line.trim().split('\t');
     const step = Number(parts[0]);
-    if (steps.has(step)) out.set(step, parts.slice(1).map(Number));
+    if (parts.length > 1 && steps.has(step)) out.set(step, parts.slice(1).map(Number));
   }
   return out;
 }
@@ -102,7 +110,7 @@ export async function inspectBatches(o: InspectOptions): Promise<InspectedInstan
   // World size: from the trainer's per-rank logs if present, else given (default 1).
   let W = o.worldSize ?? 1;
   if (o.runDir && o.worldSize === undefined && fs.existsSync(path.join(o.runDir, 'data-indices'))) {
-    W = Math.max(1, fs.readdirSync(path.join(o.runDir, 'data-indices')).filter((n) => /^rank\d+\.tsv\.gz$/.test(n)).length);
+    W = Math.max(1, fs.readdirSync(path.join(o.runDir, 'data-indices')).filter((n) => /^rank\d+\.tsv(\.gz)?$/.test(n)).length);
   }
   if (B % W !== 0) throw new DataError(`global batch size ${B} is not a multiple of the world size ${W}`, { key: 'global_train_batch_size' });
   const ranks = o.rank !== undefined ? [o.rank] : Array.from({ length: W }, (_, r) => r);

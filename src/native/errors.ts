@@ -34,6 +34,18 @@ export class ArgumentError extends TorchError {
   override readonly code = 'ERR_ARGUMENT';
 }
 
+/**
+ * A collective, rendezvous or process group failed: a peer died or closed its connection, or the
+ * group could not be formed. The message names the collective, the rank and the group size.
+ */
+export class DistributedError extends TorchError {
+  override readonly code: string = 'ERR_DISTRIBUTED';
+}
+/** A collective or rendezvous did not complete within the process group's timeout. */
+export class DistributedTimeoutError extends DistributedError {
+  override readonly code = 'ERR_DISTRIBUTED_TIMEOUT';
+}
+
 export const errorClasses = {
   TorchError,
   ShapeError,
@@ -42,4 +54,6 @@ export const errorClasses = {
   OutOfMemoryError,
   DisposedError,
   ArgumentError,
+  DistributedError,
+  DistributedTimeoutError,
 };

@@ -135,6 +135,29 @@ export interface NativeBinding {
   // CPU caching allocator (native/cpu_cache.cc)
   cpuCacheStats(): { enabled: boolean; cachedBytes: number; hits: number; misses: number };
   cpuCacheTrim(): void;
+  // c10d: stores, process groups, collectives (native/dist.cc). Collectives return work handles;
+  // distWait settles once they are done (off the JS thread).
+  distTcpStore(host: string, port: number, isServer: boolean, worldSize: number, timeoutMs: number): Promise<number>;
+  distFileStore(path: string, worldSize: number): number;
+  distStoreSet(store: number, key: string, value: Uint8Array): void;
+  distStoreGet(store: number, key: string, timeoutMs: number): Promise<Uint8Array>;
+  distStoreCheck(store: number, key: string): boolean;
+  distStoreClose(store: number): void;
+  distNewGroup(store: number, prefix: string, rank: number, size: number, backend: 'gloo' | 'nccl', timeoutMs: number, gloo?: { hostname?: string; ifname?: string }): Promise<number>;
+  distCloseGroup(group: number): void;
+  distHasNccl(): boolean;
+  distAllReduce(group: number, tensors: Id[], op: number): number;
+  distBroadcast(group: number, tensors: Id[], root: number): number;
+  distAllGather(group: number, out: Id, input: Id): number;
+  distReduceScatter(group: number, out: Id, input: Id, op: number): number;
+  distBarrier(group: number): number;
+  distWait(works: number[]): Promise<void>;
+  distIsCompleted(work: number): boolean;
+  distReducerNew(group: number, params: Id[], bucketBytes: number, overlap: boolean): number;
+  distReducerArm(reducer: number): void;
+  distReducerReduce(reducer: number): number;
+  distReducerInfo(reducer: number): { buckets: number; bytes: number };
+  distReducerClose(reducer: number): void;
   // runtime
   setNumThreads(n: number): void;
   getNumThreads(): number;

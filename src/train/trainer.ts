@@ -26,6 +26,9 @@ import { CheckpointError, Checkpointer, TrainerState, disposeCheckpoint, latestC
 import { nextTokenLoss } from './loss';
 import { buildDataset, buildModel, buildOptimizer, dataFingerprint, epochIndices } from './build';
 import { RunSinks, SpeedMonitor, createMetricsSinks, trainStepMetrics } from './logging';
+import { DataParallel } from '../dist/data-parallel';
+import { ProcessGroup } from '../dist/process-group';
+import { DataIndicesLog } from './data-indices';
 
 /** Why fit() returned. */
 export type StopReason = 'max_duration' | 'stop_at' | 'time_limit' | 'signal' | 'aborted' | 'data_exhausted' | 'dry_run';
@@ -53,6 +56,14 @@ export interface TrainerOptions {
   signal?: AbortSignal;
   /** Resume from the run folder's latest checkpoint when there is one (default true). */
   autoResume?: boolean;
+  /**
+   * The process group of a data-parallel run. Default: joined from the launch environment
+   * (RANK/WORLD_SIZE/MASTER_ADDR/... as torchrun or `olmo-ts launch` set them, or Slurm's), which is a
+   * group of one process when none is set. The trainer closes a group it joined itself.
+   */
+  processGroup?: ProcessGroup;
+  /** Overlap the gradient all-reduce with backward (default false: measured slower on Gloo/CPU, see bench/RESULTS.md). */
+  overlapGradReduce?: boolean;
 }
 
 /** What fit() returns. */
@@ -100,6 +111,11 @@ export class Trainer extends EventEmitter {
   private fingerprint = '';
   /** global_step when this fit() started (after a resume). */
   private firstStepOfRun = 0;
+  /** The data-parallel group (a group of one process for a single-process run). */
+  pg!: ProcessGroup;
+  private ownsPg = false;
+  private dp!: DataParallel;
+  private indicesLog: DataIndicesLog | null = null;
 
   constructor(cfg: TrainConfig, opts: TrainerOptions = {}) {
     super();
@@ -107,6 +123,11 @@ export class Trainer extends EventEmitter {
     this.o = opts;
     this.runDir = path.resolve(cfg.save_folder);
     if (cfg.precision === 'amp_fp16') throw new ConfigError('precision', 'amp_fp16 needs CUDA (fp16 autocast); use amp_bf16 or fp32 on CPU');
+  }
+
+  /** Whether this process writes the run's shared outputs (rank 0). */
+  get isMain(): boolean {
+    return !this.pg || this.pg.rank === 0;
   }
 
   private get tokensPerBatch(): number {
@@ -124,9 +145,14 @@ export class Trainer extends EventEmitter {
   /** Builds model, optimizer, data and sinks, and restores a checkpoint when asked or found. */
   private async setup(): Promise<void> {
     const cfg = this.cfg;
-    setNumThreads(this.o.numThreads ?? Math.max(1, os.cpus().length));
-    fs.mkdirSync(this.runDir, { recursive: true });
-    fs.writeFileSync(path.join(this.runDir, 'config.yaml'), trainConfigToYaml(cfg));
+    this.ownsPg = !this.o.processGroup;
+    this.pg = this.o.processGroup ?? (await ProcessGroup.init());
+    deriveBatchSizes(cfg, this.pg.size); // the global batch must split evenly over the ranks
+    setNumThreads(this.o.numThreads ?? defaultThreads());
+    if (this.isMain) {
+      fs.mkdirSync(this.runDir, { recursive: true });
+      fs.writeFileSync(path.join(this.runDir, 'config.yaml'), trainConfigToYaml(cfg));
+    }
     // Data first: a bad path fails in milliseconds, before a large model is built.
     this.dataset = buildDataset(cfg);
     if (this.dataset.length < cfg.global_train_batch_size) {
@@ -138,9 +164,16 @@ export class Trainer extends EventEmitter {
     this.scheduler = buildScheduler(cfg.scheduler);
     this.fingerprint = dataFingerprint(cfg, this.dataset);
     this.checkpointer = new Checkpointer(this.runDir, { keep: cfg.save_num_checkpoints_to_keep, overwrite: cfg.save_overwrite });
-    this.checkpointer.removeStale();
+    // Only rank 0 writes checkpoints; every rank reads the one to resume from once rank 0 has
+    // cleaned up what a killed writer left behind.
+    if (this.isMain) this.checkpointer.removeStale();
+    await this.pg.barrier();
     const resumeFrom = cfg.load_path ?? ((this.o.autoResume ?? true) ? latestCheckpoint(this.runDir) : null);
     if (resumeFrom) await this.restore(resumeFrom);
+    this.dp = new DataParallel(this.pg, this.model.parameters(), { overlap: this.o.overlapGradReduce });
+    await this.dp.broadcastParams(); // every rank starts from rank 0's weights, as DDP does
+    if (cfg.save_data_indices) this.indicesLog = new DataIndicesLog(this.runDir, this.pg.rank);
+    if (!this.isMain) return; // metrics are rank 0's to write
     this.sinks = createMetricsSinks({
       runDir: this.runDir,
       console: this.o.console === false ? false : { totalSteps: maxSteps(parseDuration(cfg.max_duration), this.progress()), interval: cfg.console_log_interval },
@@ -198,10 +231,17 @@ export class Trainer extends EventEmitter {
 
   /** Writes a checkpoint of the current state (in the background; returns its promise). */
   saveCheckpoint(opts: { ephemeral?: boolean } = {}): Promise<string> {
+    if (!this.isMain) {
+      // Every rank holds the same model: rank 0 alone writes it.
+      this.savedStep = this.state.global_step;
+      this.lastCheckpoint = path.join(this.runDir, `step${this.state.global_step}`);
+      return Promise.resolve(this.lastCheckpoint);
+    }
     const trainer: TrainerState = {
       ...this.state,
       rng: { cpu: Buffer.from(getRngState()).toString('base64') },
       data_fingerprint: this.fingerprint,
+      world_size: this.pg.size,
       clip: this.optimizer.groups.map((g) => ({ max_grad_norm: g.maxGradNorm, max_grad_norm_ratio: g.maxGradNormRatio })),
     };
     const model = new Map(this.model.namedParameters().map((p) => [p.name, p.tensor]));
@@ -230,7 +270,7 @@ export class Trainer extends EventEmitter {
   }
 
   /** One optimizer step over a global batch; returns the step's metrics (OLMo names). // SYNC */
-  private trainStep(batch: LoaderBatch): StepMetrics | null {
+  private async trainStep(batch: LoaderBatch): Promise<StepMetrics | null> {
     const cfg = this.cfg;
     const [B, T] = batch.shape;
     // OLMo's split_batch: chunks of device_train_microbatch_size rows (the last may be smaller);
@@ -239,7 +279,7 @@ export class Trainer extends EventEmitter {
     const microBatches = Math.ceil(B / rowsPer);
     const amp = cfg.precision === 'amp_bf16';
     this.optimizer.zeroGrad();
-    const { ce, z } = tidy(() => {
+    const local = tidy(() => {
       let ceSum: Tensor = scalar(0);
       let zSum: Tensor | null = cfg.softmax_auxiliary_loss ? scalar(0) : null;
       for (let r0 = 0; r0 < B; r0 += rowsPer) {
@@ -255,12 +295,17 @@ export class Trainer extends EventEmitter {
           // The inner tidy frees the logits before backward (only autograd's saved tensors stay).
           const m = tidy(() => nextTokenLoss(amp ? autocast(forward) : forward(), labels, { zLoss: zSum !== null, divisor: microBatches }));
           if (zSum) zSum = keep(zSum.add(m.z!));
+          this.dp.beforeBackward(r0 + rows >= B);
           m.loss.backward();
           ceSum = keep(ceSum.add(m.ce));
         });
       }
       return { ce: ceSum.item(), z: zSum ? zSum.item() : null };
     });
+    // Data parallel: average the gradients, and the loss metrics as OLMo reduces them, across ranks.
+    await this.dp.syncGradients();
+    const [ce, zMean] = await this.dp.mean([local.ce, local.z ?? 0]);
+    const z = local.z === null ? null : zMean!;
     const step = this.state.global_step;
     const clip = this.optimizer.clipGradsAndCollectMetrics(step);
     const bad: [string, number] | null = !Number.isFinite(ce) ? ['train/CrossEntropyLoss', ce]
@@ -298,7 +343,6 @@ export class Trainer extends EventEmitter {
       this.sinks?.close();
       return { stoppedBy: 'dry_run', stepsRun: 0, globalStep: this.state.global_step, lastLoss: NaN, losses: [], checkpoint: this.lastCheckpoint, runDir: this.runDir, skippedSteps: this.skippedSteps };
     }
-    deriveBatchSizes(cfg, 1); // validates the batch sizes
     const duration = parseDuration(cfg.max_duration);
     const epochs = maxEpochs(duration);
     const speed = new SpeedMonitor({ windowSize: cfg.speed_monitor.window_size, flopsPerToken: this.model.flopsPerToken(), peakFlopsPerDevice: cfg.speed_monitor.gpu_flops_available ?? undefined });
@@ -313,6 +357,8 @@ export class Trainer extends EventEmitter {
           dataset: this.dataset,
           globalIndices: epochIndices(cfg, this.dataset, (cfg.epoch ?? 0) + this.state.epoch, this.runDir),
           globalBatchSize: cfg.global_train_batch_size,
+          rank: this.pg.rank,
+          worldSize: this.pg.size,
           startIndex: this.state.global_train_examples_seen_this_epoch,
           dropLast: true,
           padTokenId: cfg.model.pad_token_id,
@@ -325,14 +371,16 @@ export class Trainer extends EventEmitter {
             // in these turns (awaiting an already-prefetched batch alone does not yield to libuv).
             await new Promise<void>((resolve) => setImmediate(resolve));
             this.throwSaveError();
-            const stop = this.shouldStop(t0);
+            const stop = await this.agreeToStop(this.shouldStop(t0));
             if (stop) { stoppedBy = stop; break epochs; }
-            const [B, T] = batch.shape;
+            const [B, T] = batch.shape; // this rank's device batch
+            const W = this.pg.size;
             const tStep = Date.now();
             this.state.global_step += 1;
-            this.state.global_train_examples_seen_this_epoch += B;
-            this.state.global_train_tokens_seen += B * T;
-            const metrics = this.trainStep(batch);
+            this.state.global_train_examples_seen_this_epoch += B * W;
+            this.state.global_train_tokens_seen += B * T * W;
+            this.indicesLog?.record(this.state.global_step, batch.index);
+            const metrics = await this.trainStep(batch);
             const stepSeconds = (Date.now() - tStep) / 1000;
             speed.record({ deviceTokens: B * T, globalTotalTokens: this.state.global_train_tokens_seen, stepSeconds, dataSeconds: loader.lastWaitMs / 1000 });
             if (!metrics) {
@@ -361,12 +409,15 @@ export class Trainer extends EventEmitter {
       this.throwSaveError();
       if (this.state.global_step > 0 && this.savedStep !== this.state.global_step) await this.saveCheckpoint();
       await this.checkpointer.flush();
+      // Every rank returns only once rank 0's final checkpoint is on disk.
+      await this.pg.barrier();
     } finally {
       // On an error (NaN, a failed save) still let a write in flight finish: the checkpoint it holds is
       // good, and the process must not exit with a half-written temp folder when it need not.
       await this.checkpointer.flush().catch(() => undefined);
       detach();
       this.sinks?.close();
+      this.indicesLog?.close();
     }
     return {
       stoppedBy,
@@ -388,6 +439,18 @@ export class Trainer extends EventEmitter {
   private notice(message: string): void {
     if (this.sinks?.console) this.sinks.console.info(message);
     else process.stderr.write(`olmo-ts: ${message}\n`);
+  }
+
+  /**
+   * Every rank must stop before the same step: a signal or the time limit may reach ranks at
+   * different steps, so the decision is the most urgent reason any rank has. // SYNC
+   */
+  private async agreeToStop(local: StopReason | null): Promise<StopReason | null> {
+    if (this.pg.size === 1) return local;
+    const order: (StopReason | null)[] = [null, 'max_duration', 'stop_at', 'time_limit', 'aborted', 'signal'];
+    const agreed = order[await this.dp.max(order.indexOf(local))] ?? null;
+    if (agreed === 'signal' && !this.stopSignal) this.stopSignal = 'SIGTERM'; // stopped by another rank's signal
+    return agreed;
   }
 
   /** Checked before each step: the reasons to stop now. */
@@ -427,11 +490,24 @@ export class Trainer extends EventEmitter {
 
   /** Frees the model and optimizer state. */
   close(): void {
+    this.dp?.close();
+    if (this.ownsPg) this.pg?.close();
     void this.checkpointer?.close();
     this.optimizer?.close();
     this.model?.dispose();
     this.dataset?.close();
   }
+}
+
+/**
+ * Intra-op threads when not given: OMP_NUM_THREADS when set (torchrun and Slurm scripts set it),
+ * else the cores shared out among this node's ranks.
+ */
+function defaultThreads(): number {
+  const omp = Number(process.env.OMP_NUM_THREADS);
+  if (Number.isInteger(omp) && omp > 0) return omp;
+  const perNode = Number(process.env.LOCAL_WORLD_SIZE) || 1;
+  return Math.max(1, Math.floor(os.cpus().length / perNode));
 }
 
 function firstNonFinite(perParam: Record<string, number>): [string, number] {
