@@ -183,7 +183,11 @@ Napi::Value tcp_store(Info info) {
   o.port = static_cast<uint16_t>(port);
   o.isServer = arg_bool(info, 2);
   o.numWorkers = static_cast<size_t>(world);
-  o.waitWorkers = true;  // clients count themselves in; the host waits for all of them
+  // The host does not wait for the clients here: the ranks' check-in (src/dist/process-group.ts)
+  // waits for all of them and names the missing ones. 1.13's TCPStore gave up waiting silently at
+  // the timeout; 2.x throws its own "waiting for clients" timeout first, so waiting here made the
+  // two versions fail differently.
+  o.waitWorkers = false;
   o.timeout = ms(timeout);
   auto* w = new TcpStoreWorker(info.Env(), host, o);
   Napi::Promise p = w->promise();
