@@ -20,6 +20,7 @@ export { Trainer, NonFiniteError } from './train/trainer';
 export type { TrainerOptions, FitResult, StopReason } from './train/trainer';
 export * as optim from './optim';
 export * as data from './data';
+export * as evaluation from './eval';
 export { ProcessGroup, Work, waitAll } from './dist/process-group';
 export type { ReduceOp, Backend, InitOptions } from './dist/process-group';
 export { readLaunchEnv, expandHostlist } from './dist/env';

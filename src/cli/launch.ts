@@ -13,6 +13,7 @@ TensorBoard files and checkpoints.
 OMP_NUM_THREADS, when not set, becomes (cores / nproc-per-node) for each rank.
 
 Signals: SIGTERM, SIGINT and SIGHUP are forwarded to every rank, which checkpoint and exit 75.
+Inside a Slurm job step (srun) they are not: Slurm signals every process of the step itself.
 When a rank fails (non-zero status other than 75, or killed), the others get SIGTERM and, after
 --grace seconds, SIGKILL; launch then exits with the failing rank's status and names it.
 If launch itself is killed, the ranks notice within a second and stop as on SIGTERM.

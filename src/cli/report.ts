@@ -13,7 +13,7 @@ interface ReportOptions {
 export function register(program: Command): void {
   program
     .command('report')
-    .description('write a self-contained HTML report (loss, perplexity, LR, grad-norm, throughput curves) for a training run')
+    .description('write a self-contained HTML report (loss, perplexity, evaluation, LR, grad-norm, throughput curves) for a training run')
     .argument('<run_dir>', 'run folder (save_folder) holding metrics.jsonl and, optionally, config.yaml')
     .option('-o, --output <file>', 'where to write the page (default: RUN_DIR/report.html)')
     .option('--max-points <n>', 'most points per curve; longer curves are downsampled keeping spikes', intAtLeast(3), 2000)
@@ -34,8 +34,10 @@ Examples:
       }
       const data = loadReportData(runDir, { maxPoints: opts.maxPoints });
       const out = opts.output ?? path.join(runDir, 'report.html');
+      const { writeAtomic } = await import('../data/npy');
       fs.mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
-      fs.writeFileSync(out, renderReportHtml(data));
+      writeAtomic(out, [Buffer.from(renderReportHtml(data))]); // never a half-written page
+
       const s = data.summary;
       const loss = s.finalLoss === undefined ? '' : `, final loss ${s.finalLoss.toFixed(4)}`;
       console.log(`wrote ${out} (${s.loggedSteps} logged steps${loss}${s.truncatedLastLine ? '; skipped a truncated last line' : ''})`);

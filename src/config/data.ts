@@ -10,6 +10,8 @@ export const TRUNCATION_DIRECTIONS = ['right', 'left'] as const;
 export const MEMMAP_DTYPES = ['uint8', 'uint16', 'uint32', 'uint64'] as const;
 /** Evaluator kinds (EvaluatorType): perplexity on token files, or a downstream task. */
 export const EVALUATOR_TYPES = ['downstream', 'lm'] as const;
+/** Downstream scores (OLMo's ICLMetric metric_type). */
+export const ICL_METRIC_TYPES = ['acc', 'len_norm', 'pmi_dc', 'f1'] as const;
 
 const pathList = (doc: string) => nullable(list(str({ doc: 'A local path or URL.' }), { doc }));
 
@@ -17,10 +19,9 @@ const pathList = (doc: string) => nullable(list(str({ doc: 'A local path or URL.
 export const dataSpec = section(
   {
     paths: pathList('Token files (.npy memmaps of token IDs) to train on, in order. Local paths or URLs (s3://, gs://, r2://, http(s)://). Exclusive with `datasets`.'),
-    memmap_dtype: oneOf(MEMMAP_DTYPES, {
-      default: 'uint16',
-      doc: 'The integer type of the token files (added in OLMo v0.4.0; v0.2.5 always reads uint16). Must hold vocab_size - 1.',
-    }),
+    memmap_dtype: nullable(oneOf(MEMMAP_DTYPES, {
+      doc: 'The integer type of the token files (added in OLMo v0.4.0; v0.2.5 always reads uint16). Null: the dtype prepare-data recorded in the files\' manifest, else uint16 (OLMo\'s default). When set it must agree with the manifests.',
+    })),
     datasets: nullable(dict(list(str({ doc: 'A local path or URL.' }), { doc: 'Token files of one dataset.' }), {
       doc: 'Named groups of token files (name -> list of paths); metrics are reported per name. Exclusive with `paths`.',
     })),
@@ -47,6 +48,9 @@ export const evaluatorSpec = section(
     data: dataSpec,
     device_eval_batch_size: nullable(int({ min: 1, doc: 'Per-device eval batch size; null uses the top-level device_eval_batch_size.' })),
     subset_num_batches: nullable(int({ doc: 'Evaluate only this many batches; null uses the top-level eval_subset_num_batches (-1 = all).' })),
+    metric_type: nullable(oneOf(ICL_METRIC_TYPES, {
+      doc: 'olmo-ts extension, downstream only: the score that ranks continuations (acc, len_norm, pmi_dc, f1 as OLMo\'s ICLMetric defines them); null uses OLMo\'s metric for the task label (acc for other tasks).',
+    })),
   },
   { title: 'EvaluatorConfig', doc: 'One evaluator (OLMo EvaluatorConfig).' },
 );

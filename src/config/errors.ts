@@ -15,6 +15,8 @@ export class ConfigError extends Error {
 /** Formats a value for an error message (short, JSON-like). */
 export function showValue(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v);
+  // JSON has no NaN or infinities (it would print null): show them as YAML writes them.
+  if (typeof v === 'number' && !Number.isFinite(v)) return Number.isNaN(v) ? '.nan' : v > 0 ? '.inf' : '-.inf';
   try {
     const s = JSON.stringify(v);
     return s === undefined ? String(v) : s.length > 80 ? s.slice(0, 77) + '...' : s;

@@ -2,16 +2,20 @@
 // as PyYAML/OmegaConf read it, so 739_328 is an integer), merge `--a.b=c` overrides, resolve
 // interpolations (seeing defaults for keys the file leaves out), then validate once.
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { parseDocument } from 'yaml';
 import { ConfigError } from './errors';
 import { resolveInterpolations } from './interpolate';
 import { applyOverrides } from './overrides';
 import { defaultResolvers, ResolverOptions } from './resolvers';
 import { defaultAt, isPlainObject } from './spec';
-import { TrainConfig, trainSpec, updateLegacySettings, validateTrainConfig } from './train';
+import { TrainConfig, defaultSaveFolder, trainSpec, updateLegacySettings, validateTrainConfig } from './train';
 
 /** Options for loading a config. */
-export interface LoadOptions extends ResolverOptions {}
+export interface LoadOptions extends ResolverOptions {
+  /** Names the run folder when the config sets neither save_folder nor run_name: runs/<configName> (loadTrainConfig: the file's name). */
+  configName?: string;
+}
 
 /** Reads a YAML file into a plain tree (throws ConfigError with file:line:col on syntax errors). */
 export function readYamlFile(file: string): Record<string, unknown> {
@@ -44,6 +48,10 @@ export function parseYamlText(text: string, file = '<string>'): Record<string, u
  */
 export function resolveRawConfig(raw: Record<string, unknown>, overrides: readonly string[] = [], opts: LoadOptions = {}): Record<string, unknown> {
   const merged = applyOverrides(updateLegacySettings(raw), overrides);
+  // No save_folder: runs/<run_name>, else runs/<config name> (never the current folder, as OLMo's "./").
+  if (merged.save_folder === undefined) {
+    merged.save_folder = merged.run_name !== undefined && merged.run_name !== null ? 'runs/${run_name}' : defaultSaveFolder(null, opts.configName);
+  }
   return resolveInterpolations(merged, {
     resolvers: defaultResolvers(opts),
     fallback: (path) => defaultAt(trainSpec, path),
@@ -69,5 +77,5 @@ export function parseTrainConfig(raw: unknown, opts: LoadOptions = {}): TrainCon
  * validation. Throws ConfigError naming the key, the bad value and what was expected.
  */
 export function loadTrainConfig(file: string, overrides: readonly string[] = [], opts: LoadOptions = {}): TrainConfig {
-  return buildTrainConfig(readYamlFile(file), overrides, opts);
+  return buildTrainConfig(readYamlFile(file), overrides, { configName: path.basename(file).replace(/\.ya?ml$/i, ''), ...opts });
 }

@@ -83,6 +83,8 @@ function numberField(o: NumOpts, integer: boolean): Field<number> {
   return base(o, schema, (v, key) => {
     const n = toNumber(v);
     if (n === undefined || !Number.isFinite(n) || (integer && !Number.isInteger(n))) return fail(key, v, what);
+    // Integers past 2^53 lose digits in JavaScript (and in YAML/JSON readers): refuse, never round.
+    if (integer && !Number.isSafeInteger(n)) return fail(key, v, `${what}${o.max === undefined ? ` and at most ${Number.MAX_SAFE_INTEGER}` : ''} (larger integers cannot be represented exactly)`);
     if (o.min !== undefined && (o.exclusiveMin ? n <= o.min : n < o.min)) return fail(key, v, what);
     if (o.max !== undefined && (o.exclusiveMax ? n >= o.max : n > o.max)) return fail(key, v, what);
     return n;

@@ -38,7 +38,7 @@ const maxDurationField = custom<number | string>({
 export const trainSpec = section(
   {
     run_name: nullable(str({ doc: 'The name of the run (required to train).' })),
-    seed: int({ default: 6198, doc: 'Seeds all initial RNG states.' }),
+    seed: int({ default: 6198, min: 0, max: Number.MAX_SAFE_INTEGER, doc: 'Seeds all initial RNG states (an integer from 0 to 2^53-1).' }),
     epoch: nullable(int({ min: 0, doc: 'Increment this when starting a new epoch (the data order depends on it).' })),
     dry_run: bool({ default: false, doc: 'If true, set everything up but do not train.' }),
     model: modelField,
@@ -50,7 +50,7 @@ export const trainSpec = section(
     evaluators: list(evaluatorSpec, { default: [], doc: 'Evaluation configurations.' }),
     eval_interval: int({ default: 1000, min: 1, doc: 'How often (in steps) to run evaluations.' }),
     tokenizer: tokenizerSpec,
-    save_folder: str({ default: './', doc: 'The directory to save checkpoints (and config.yaml) to.' }),
+    save_folder: str({ default: 'runs/${run_name}', doc: 'The run folder: checkpoints, config.yaml, metrics.jsonl, tensorboard/. Default runs/<run_name> (runs/<config file name> without a run_name), relative to the current folder.' }),
     remote_save_folder: nullable(str({ doc: 'A folder in a cloud bucket to upload saved checkpoints to.' })),
     canceled_check_interval: int({ default: 50, min: 1, doc: 'How often (in steps) to check whether the run was canceled or reached its time limit.' }),
     save_interval: int({ default: 1000, min: 1, doc: 'How often (in steps) to save sharded training-state checkpoints.' }),
@@ -142,10 +142,20 @@ export function updateLegacySettings(raw: Record<string, unknown>): Record<strin
  * load.ts resolves `${...}` first). Throws ConfigError naming the key, the value and the expectation.
  */
 export function validateTrainConfig(raw: unknown): TrainConfig {
-  const legacy = raw && typeof raw === 'object' && !Array.isArray(raw) ? updateLegacySettings(raw as Record<string, unknown>) : raw;
+  const legacy = raw && typeof raw === 'object' && !Array.isArray(raw) ? withDefaultSaveFolder(updateLegacySettings(raw as Record<string, unknown>)) : raw;
   const cfg = trainSpec.parse(legacy, '') as TrainConfig;
   checkCombinations(cfg);
   return cfg;
+}
+
+/** The save_folder of a config that sets none: runs/<run_name> (OLMo would write into the current folder). */
+export function defaultSaveFolder(runName: unknown, fallbackName = 'run'): string {
+  const name = typeof runName === 'string' && runName.trim() && !runName.includes('${') ? runName : fallbackName;
+  return `runs/${name.replace(/[\\/]+/g, '_')}`;
+}
+
+function withDefaultSaveFolder(raw: Record<string, unknown>): Record<string, unknown> {
+  return raw.save_folder === undefined ? { ...raw, save_folder: defaultSaveFolder(raw.run_name) } : raw;
 }
 
 function checkCombinations(c: TrainConfig): void {

@@ -7,7 +7,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { DataError } from './errors';
-import { MANIFEST, PrepareSummary, prepareData } from './prepare';
+import { MANIFEST, STAGING_PREFIX, readPreparedManifest } from './manifest';
+import { PrepareSummary, prepareData } from './prepare';
+import { acquireFolderLock } from '../util/folder-lock';
 import { TokenDType } from './token-writer';
 import { TokenizerSpec, loadTokenizer } from './tokenizer';
 import { writeAtomic } from './npy';
@@ -87,6 +89,8 @@ export interface BrownOptions {
   cacheDir?: string;
   workers?: number;
   onProgress?: Parameters<typeof prepareData>[0]['onProgress'];
+  /** Stops the preparation (nothing is left behind) when aborted. */
+  signal?: AbortSignal;
 }
 
 /** Where the prepared corpus lives and its token files. */
@@ -110,15 +114,55 @@ export async function prepareBrown(o: BrownOptions): Promise<PreparedBrown> {
   if (fs.existsSync(tok.identifier)) fingerprint += `|${createHash('sha256').update(fs.readFileSync(tok.identifier)).digest('hex')}`;
   const slug = path.basename(tok.identifier).replace(/\.json$/, '').replace(/[^A-Za-z0-9_.-]+/g, '_');
   const dir = path.join(root, 'brown', `${slug}-${createHash('sha256').update(fingerprint).digest('hex').slice(0, 10)}`);
-  const manifest = path.join(dir, MANIFEST);
-  if (fs.existsSync(manifest)) {
-    const m = JSON.parse(fs.readFileSync(manifest, 'utf8')) as { files: Array<{ path: string }> };
-    const paths = m.files.map((f) => path.join(dir, f.path));
-    if (paths.every((p) => fs.existsSync(p))) return { dir, paths, created: false };
+  const ready = (): string[] | null => {
+    const m = readPreparedManifest(dir);
+    const paths = m ? m.files.map((f) => path.join(dir, f.path)) : [];
+    return m && paths.every((p) => fs.existsSync(p)) ? paths : null;
+  };
+  const done = ready();
+  if (done) return { dir, paths: done, created: false };
+  // Another process preparing the same cache: wait for it, then use its result.
+  fs.mkdirSync(dir, { recursive: true });
+  const lock = await acquireFolderLock(dir, { purpose: 'preparations of the Brown corpus', waitMs: 10 * 60_000 });
+  try {
+    const now = ready();
+    if (now) return { dir, paths: now, created: false };
+    const summary = await prepareData({
+      inputs: [brownJsonl(root)], output: dir, dtype, overwrite: true, workers: o.workers, onProgress: o.onProgress, heldLock: lock, signal: o.signal,
+      tokenizer: { identifier: tok.identifier, eosTokenId: tok.eosTokenId, padTokenId: tok.padTokenId },
+    });
+    return { dir, paths: summary.outputs.map((f) => f.path), created: true, summary };
+  } finally {
+    lock.release();
   }
-  const summary = await prepareData({
-    inputs: [brownJsonl(root)], output: dir, dtype, overwrite: true, workers: o.workers, onProgress: o.onProgress,
-    tokenizer: { identifier: tok.identifier, eosTokenId: tok.eosTokenId, padTokenId: tok.padTokenId },
-  });
-  return { dir, paths: summary.outputs.map((f) => f.path), created: true, summary };
+}
+
+/**
+ * `prepare-data --brown -o DIR`: the corpus prepared once in the cache (see prepareBrown), then
+ * copied into `output` the way prepareData publishes (locked, staged, manifest last), so a second
+ * folder costs a copy, not a tokenization. Returns the copied token files.
+ */
+export async function copyBrownTo(output: string, o: BrownOptions & { overwrite?: boolean }): Promise<{ source: PreparedBrown; paths: string[] }> {
+  const source = await prepareBrown(o);
+  fs.mkdirSync(output, { recursive: true });
+  const lock = await acquireFolderLock(output, { purpose: 'prepare-data runs' });
+  const staging = path.join(output, `${STAGING_PREFIX}${process.pid}`);
+  try {
+    const manifest = readPreparedManifest(source.dir)!;
+    const existing = fs.readdirSync(output).filter((n) => n === MANIFEST || /^part-\d{5}\.(npy|csv\.gz)$/.test(n));
+    if (existing.length && !o.overwrite) throw new DataError(`output folder already holds prepared data (${existing.slice(0, 3).join(', ')}); pass --overwrite to replace it`, { file: output });
+    fs.rmSync(staging, { recursive: true, force: true });
+    fs.mkdirSync(staging);
+    for (const f of manifest.files) for (const n of [f.path, f.metadata]) fs.copyFileSync(path.join(source.dir, n), path.join(staging, n));
+    fs.copyFileSync(path.join(source.dir, MANIFEST), path.join(staging, MANIFEST));
+    // Publish: the earlier manifest goes first, the new one last (as prepareData does).
+    fs.rmSync(path.join(output, MANIFEST), { force: true });
+    for (const n of existing) fs.rmSync(path.join(output, n), { force: true });
+    for (const f of manifest.files) for (const n of [f.metadata, f.path]) fs.renameSync(path.join(staging, n), path.join(output, n));
+    fs.renameSync(path.join(staging, MANIFEST), path.join(output, MANIFEST));
+    return { source, paths: manifest.files.map((f) => path.join(output, f.path)) };
+  } finally {
+    fs.rmSync(staging, { recursive: true, force: true });
+    lock.release();
+  }
 }

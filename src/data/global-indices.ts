@@ -68,10 +68,40 @@ export type IndicesFormat = 'olmo' | 'npy';
  * and reads: raw little-endian uint32 through np.memmap, with no .npy header (a header would be
  * read by OLMo as indices). 'npy' writes a real .npy (np.load-able). Written atomically.
  */
-export function saveGlobalIndices(file: string, indices: Uint32Array, format: IndicesFormat = 'olmo'): void {
+export function saveGlobalIndices(file: string, indices: Uint32Array, format: IndicesFormat = 'olmo', about?: GlobalIndicesInfo): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const body = new Uint8Array(indices.buffer, indices.byteOffset, indices.byteLength);
+  // The description first: a crash between the two leaves a description that does not match the
+  // file's length, which readers check, rather than an order described as another epoch's.
+  if (about) writeAtomic(infoPath(file), [Buffer.from(JSON.stringify(about) + '\n')]);
   writeAtomic(file, format === 'npy' ? [npyHeader('uint32', [indices.length]), body] : [body]);
+}
+
+/**
+ * What a saved order is (global_indices.json beside global_indices.npy): the file is overwritten
+ * at every epoch, so inspect-data needs to know which epoch it holds.
+ */
+export interface GlobalIndicesInfo {
+  epoch: number;
+  seed: number;
+  num_instances: number;
+  world_size: number;
+  drop_last: boolean;
+  length: number;
+}
+
+function infoPath(file: string): string {
+  return file.replace(/\.npy$/, '') + '.json';
+}
+
+/** The description saved beside a global indices file, or null (OLMo's runs have none). */
+export function readGlobalIndicesInfo(file: string): GlobalIndicesInfo | null {
+  try {
+    const j = JSON.parse(fs.readFileSync(infoPath(file), 'utf8')) as GlobalIndicesInfo;
+    return typeof j.epoch === 'number' && typeof j.length === 'number' ? j : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Loads a global indices file in either format (the .npy magic tells them apart). */

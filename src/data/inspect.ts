@@ -7,7 +7,7 @@ import * as zlib from 'node:zlib';
 import { DataError } from './errors';
 import { DataConfig, buildMemmapDataset } from './config';
 import { DocumentIndex, DocumentSpan } from './doc-index';
-import { buildGlobalIndices, loadGlobalIndices, rankIndices } from './global-indices';
+import { buildGlobalIndices, loadGlobalIndices, rankIndices, readGlobalIndicesInfo } from './global-indices';
 import { MemMapDataset } from './memmap-dataset';
 import { loadTokenizer } from './tokenizer';
 
@@ -22,6 +22,10 @@ export interface InspectOptions {
   maxSequenceLength?: number;
   globalBatchSize?: number;
   seed?: number;
+  /**
+   * The epoch `steps` count from (default: the run's first epoch, its config's `epoch`, so steps
+   * are the run's global steps). Steps past an epoch's last batch continue into the next epochs.
+   */
   epoch?: number;
   worldSize?: number;
   /** Training steps, 1-based (step s trains global batch s-1). */
@@ -33,6 +37,9 @@ export interface InspectOptions {
 /** One inspected instance. */
 export interface InspectedInstance {
   step: number;
+  /** The epoch the step trained in, and the batch within that epoch (0-based). */
+  epoch: number;
+  epochBatch: number;
   rank: number;
   /** Row within the rank's device batch. */
   example: number;
@@ -102,8 +109,11 @@ export async function inspectBatches(o: InspectOptions): Promise<InspectedInstan
   const seqLen = need(o.maxSequenceLength ?? cfg.model?.max_sequence_length, 'model.max_sequence_length', '--seq-len');
   const B = need(o.globalBatchSize ?? cfg.global_train_batch_size, 'global_train_batch_size', '--batch-size');
   const tokId = need(o.tokenizer ?? cfg.tokenizer?.identifier, 'tokenizer.identifier', '--tokenizer');
-  const tok = await loadTokenizer({ identifier: tokId, eosTokenId: o.eosTokenId ?? cfg.model?.eos_token_id, padTokenId: o.padTokenId ?? cfg.model?.pad_token_id });
-  const ds: MemMapDataset = buildMemmapDataset(data, { maxSequenceLength: seqLen, padTokenId: tok.padTokenId });
+  // Inspection only decodes: the model's EOS/pad ids need not be the tokenizer's special tokens
+  // (they are checked when they are given explicitly).
+  const explicit = o.eosTokenId !== undefined || o.padTokenId !== undefined;
+  const tok = await loadTokenizer(explicit ? { identifier: tokId, eosTokenId: o.eosTokenId, padTokenId: o.padTokenId } : { identifier: tokId });
+  const ds: MemMapDataset = buildMemmapDataset(data, { maxSequenceLength: seqLen, padTokenId: o.padTokenId ?? cfg.model?.pad_token_id ?? tok.padTokenId });
   const steps = [...new Set(o.steps)].sort((a, b) => a - b);
   for (const s of steps) if (!Number.isInteger(s) || s < 1) throw new DataError(`steps are 1-based integers, got ${s}`, { key: 'step' });
 
@@ -114,33 +124,50 @@ export async function inspectBatches(o: InspectOptions): Promise<InspectedInstan
   }
   if (B % W !== 0) throw new DataError(`global batch size ${B} is not a multiple of the world size ${W}`, { key: 'global_train_batch_size' });
   const ranks = o.rank !== undefined ? [o.rank] : Array.from({ length: W }, (_, r) => r);
-  let order: Uint32Array | undefined;
-  const getOrder = (): Uint32Array => {
-    if (order) return order;
-    const saved = o.runDir ? path.join(o.runDir, 'train_data', 'global_indices.npy') : undefined;
-    order = saved && fs.existsSync(saved)
-      ? loadGlobalIndices(saved)
-      : buildGlobalIndices({ numInstances: ds.length, seed: o.seed ?? cfg.seed ?? 6198, epoch: o.epoch ?? cfg.epoch ?? 0, dropLast: data.drop_last ?? false, worldSize: W });
+  const seed = o.seed ?? cfg.seed ?? 6198;
+  const runFirstEpoch = cfg.epoch ?? 0;
+  const firstEpoch = o.epoch ?? runFirstEpoch;
+  // The saved global_indices.npy holds one epoch's order (it is rewritten every epoch): which one
+  // its global_indices.json says (OLMo's runs have none: their config's epoch). Other epochs are
+  // rebuilt from the seed exactly as the trainer builds them.
+  const saved = o.runDir ? path.join(o.runDir, 'train_data', 'global_indices.npy') : undefined;
+  const savedInfo = saved && fs.existsSync(saved) ? readGlobalIndicesInfo(saved) : null;
+  const savedEpoch = saved && fs.existsSync(saved) ? (savedInfo ? savedInfo.epoch : runFirstEpoch) : null;
+  const orders = new Map<number, Uint32Array>();
+  const orderOf = (epoch: number): Uint32Array => {
+    let order = orders.get(epoch);
+    if (!order) {
+      order = saved && epoch === savedEpoch && (o.seed === undefined || o.seed === cfg.seed)
+        ? loadGlobalIndices(saved)
+        : buildGlobalIndices({ numInstances: ds.length, seed, epoch, dropLast: data.drop_last ?? false, worldSize: W });
+      orders.set(epoch, order);
+    }
     return order;
   };
+  const dB = B / W;
+  // Batches per epoch, as the trainer's loader makes them (whole device batches only).
+  const perEpoch = Math.floor(rankIndices(orderOf(firstEpoch), { rank: 0, worldSize: W }).length / dB);
+  if (perEpoch < 1) throw new DataError(`the data order holds fewer than one batch of ${B} instances`, { key: 'global_train_batch_size' });
+  const locate = (step: number) => ({ epoch: firstEpoch + Math.floor((step - 1) / perEpoch), batch: (step - 1) % perEpoch });
 
   const docIndexes = new Map<string, DocumentIndex | undefined>();
   const out: InspectedInstance[] = [];
   try {
     for (const rank of ranks) {
-      const logged = o.runDir ? loggedIndices(o.runDir, rank, new Set(steps)) : undefined;
-      const mine = logged ? undefined : rankIndices(getOrder(), { rank, worldSize: W });
-      const dB = B / W;
+      // OLMo's per-rank logs are keyed by the run's global step.
+      const toRunStep = (s: number) => s + (firstEpoch - runFirstEpoch) * perEpoch;
+      const logged = o.runDir ? loggedIndices(o.runDir, rank, new Set(steps.map(toRunStep))) : undefined;
       for (const step of steps) {
-        const idx = logged ? logged.get(step) : Array.from(mine!.subarray((step - 1) * dB, step * dB));
-        if (!idx || idx.length === 0) throw new DataError(`step ${step} is past the end of the data order for rank ${rank}`, { key: 'step' });
+        const at = locate(step);
+        const idx = logged?.get(toRunStep(step)) ?? Array.from(rankIndices(orderOf(at.epoch), { rank, worldSize: W }).subarray(at.batch * dB, (at.batch + 1) * dB));
+        if (idx.length === 0) throw new DataError(`step ${step} has no batch for rank ${rank}`, { key: 'step' });
         for (let i = 0; i < idx.length; i++) {
           const index = idx[i]!;
           const src = ds.source(index);
           if (!docIndexes.has(src.path)) docIndexes.set(src.path, DocumentIndex.forTokenFile(src.path));
           const docs = docIndexes.get(src.path)?.overlapping(src.tokenStart, src.tokenEnd) ?? [];
           const text = await tok.decode(ds.readTokens(index), false);
-          out.push({ step, rank, example: i, index, file: src.path, tokenStart: src.tokenStart, tokenEnd: src.tokenEnd, documents: docs, text });
+          out.push({ step, epoch: at.epoch, epochBatch: at.batch, rank, example: i, index, file: src.path, tokenStart: src.tokenStart, tokenEnd: src.tokenEnd, documents: docs, text });
         }
       }
     }
@@ -154,6 +181,6 @@ export async function inspectBatches(o: InspectOptions): Promise<InspectedInstan
 export function formatInspected(x: InspectedInstance, maxChars?: number): string {
   const docs = x.documents.map((d) => `${d.id} (${d.src}:${d.loc})`).join(', ');
   const text = maxChars !== undefined && x.text.length > maxChars ? x.text.slice(0, maxChars) + '...' : x.text;
-  return `[step=${x.step}, rank=${x.rank}, example=${x.example}] index=${x.index} file=${x.file} tokens=${x.tokenStart}:${x.tokenEnd}` +
+  return `[step=${x.step}, epoch=${x.epoch}, rank=${x.rank}, example=${x.example}] index=${x.index} file=${x.file} tokens=${x.tokenStart}:${x.tokenEnd}` +
     (docs ? `\n  documents: ${docs}` : '') + `\n"${text}"\n`;
 }

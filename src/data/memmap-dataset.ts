@@ -4,6 +4,7 @@
 // never loaded whole.
 import * as fs from 'node:fs';
 import { DataError } from './errors';
+import type { ManifestEntry } from './manifest';
 import { IntDType, itemSize } from './npy';
 
 /** Token file dtypes OLMo's `memmap_dtype` allows. */
@@ -28,6 +29,8 @@ export interface MemMapDatasetOptions {
   padTokenId?: number;
   /** np.bool_ files (1 byte per token), one per path, the same length as their token file. */
   labelMaskPaths?: string[];
+  /** The prepare-data manifest entry of each path (null for raw files), when known. */
+  manifests?: (ManifestEntry | null)[];
 }
 
 /** One instance, as OLMo's `__getitem__` returns it (plus `index`). */

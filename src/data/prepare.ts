@@ -1,6 +1,8 @@
 // prepare-data: JSON-lines documents -> OLMo memmap token files plus dolma-style metadata, tokenized
 // across worker threads. Chunks are numbered as read and written strictly in that order, so the
-// output is byte-identical whatever the number of workers.
+// output is byte-identical whatever the number of workers. One run per output folder at a time
+// (a folder lock); parts are written into a staging folder and appear under their final names,
+// with the manifest written last, only once all of them are complete.
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -13,6 +15,11 @@ import { ChunkResult, PrepareWorkerData, WorkerReply, tokenizeChunk } from './pr
 import { TokenDType, DTYPE_MAX, TokenFileWriter, WrittenFile } from './token-writer';
 import { TextTokenizer, TokenizerSpec, loadTokenizer } from './tokenizer';
 import { writeAtomic } from './npy';
+import { MANIFEST, STAGING_PREFIX } from './manifest';
+import { FolderLock, acquireFolderLock } from '../util/folder-lock';
+import { describeFsError, isErrnoError, mkdirRecursive } from '../util/fs-errors';
+
+export { MANIFEST } from './manifest';
 
 /** Options of `prepareData` (the `olmo-ts prepare-data` flags). */
 export interface PrepareOptions {
@@ -22,7 +29,7 @@ export interface PrepareOptions {
   output: string;
   /** Tokenizer and its EOS/pad ids. */
   tokenizer: TokenizerSpec;
-  /** Token dtype (default uint16; uint32 for vocabularies over 65536). */
+  /** Token dtype (default: uint16, or uint32 for vocabularies over 65536). */
   dtype?: TokenDType;
   /** Tokens per output file before rolling over (default 512Mi, OLMo's). */
   maxTokensPerFile?: number;
@@ -37,6 +44,12 @@ export interface PrepareOptions {
   /** Called about every `progressMs` (default 250) and once at the end. */
   onProgress?: (p: PrepareProgress) => void;
   progressMs?: number;
+  /** Stops the run (nothing is left in the output folder; its earlier contents stay) when aborted. */
+  signal?: AbortSignal;
+  /** Wait up to this long for another process's lock on the output folder (default 0: refuse at once). */
+  lockWaitMs?: number;
+  /** The output folder's lock, already held by the caller (kept held on return). */
+  heldLock?: FolderLock;
 }
 
 /** Running totals. */
@@ -66,9 +79,6 @@ export interface PrepareSummary extends PrepareProgress {
   vocabSize: number;
   dtype: TokenDType;
 }
-
-/** Name of the run description written last into the output folder. */
-export const MANIFEST = 'manifest.json';
 
 interface Job { seq: number; file: string; fileIndex: number; chunk: LineChunk; lastOfFile: boolean; fileError?: DataError }
 
@@ -108,12 +118,43 @@ class Pool {
   }
 }
 
-function clearPreviousOutputs(dir: string, overwrite: boolean): void {
-  if (!fs.existsSync(dir)) return;
-  const old = fs.readdirSync(dir).filter((n) => n === MANIFEST || /^part-\d{5}\.(npy|csv\.gz)(\.tmp-\d+)?$/.test(n));
-  if (old.length === 0) return;
-  if (!overwrite) throw new DataError(`output folder already holds prepared data (${old.slice(0, 3).join(', ')}${old.length > 3 ? ', ...' : ''}); pass --overwrite to replace it`, { file: dir });
-  for (const n of old) fs.rmSync(path.join(dir, n), { force: true });
+const isOutputName = (n: string): boolean => n === MANIFEST || /^part-\d{5}\.(npy|csv\.gz)(\.tmp-\d+)?$/.test(n);
+
+/** Refuses a folder holding an earlier run's outputs unless `overwrite` (nothing is deleted here). */
+function checkPreviousOutputs(dir: string, overwrite: boolean): void {
+  const old = fs.readdirSync(dir).filter(isOutputName);
+  if (old.length === 0 || overwrite) return;
+  throw new DataError(`output folder already holds prepared data (${old.slice(0, 3).join(', ')}${old.length > 3 ? ', ...' : ''}); pass --overwrite to replace it`, { file: dir });
+}
+
+/** Creates the output folder, with the reason in words when it cannot be created. */
+function makeOutputFolder(dir: string): void {
+  try {
+    if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) throw new DataError('the output path is a file, not a folder', { file: dir });
+    mkdirRecursive(dir);
+  } catch (e) {
+    if (isErrnoError(e)) throw new DataError(describeFsError(e, 'the output folder'), { file: dir, cause: e });
+    throw e;
+  }
+}
+
+/**
+ * Moves a finished run from the staging folder into `dir`: the earlier manifest goes first (so the
+ * folder reads as unfinished while it is being replaced), then earlier parts, then the new parts,
+ * and the new manifest last.
+ */
+function publish(dir: string, staging: string, outputs: WrittenFile[]): WrittenFile[] {
+  fs.rmSync(path.join(dir, MANIFEST), { force: true });
+  for (const n of fs.readdirSync(dir).filter(isOutputName)) fs.rmSync(path.join(dir, n), { force: true });
+  const moved = outputs.map((f) => {
+    const p = path.join(dir, path.basename(f.path)), m = path.join(dir, path.basename(f.metadataPath));
+    fs.renameSync(f.metadataPath, m);
+    fs.renameSync(f.path, p);
+    return { ...f, path: p, metadataPath: m };
+  });
+  fs.renameSync(path.join(staging, MANIFEST), path.join(dir, MANIFEST));
+  fs.rmSync(staging, { recursive: true, force: true });
+  return moved;
 }
 
 /**
@@ -123,12 +164,13 @@ function clearPreviousOutputs(dir: string, overwrite: boolean): void {
  */
 export async function prepareData(o: PrepareOptions): Promise<PrepareSummary> {
   const t0 = performance.now();
-  const dtype = o.dtype ?? 'uint16';
-  if (dtype !== 'uint16' && dtype !== 'uint32') throw new DataError(`expected uint16 or uint32, got ${JSON.stringify(dtype)}`, { key: 'dtype' });
+  if (o.dtype !== undefined && o.dtype !== 'uint16' && o.dtype !== 'uint32') throw new DataError(`expected uint16 or uint32, got ${JSON.stringify(o.dtype)}`, { key: 'dtype' });
   const onError = o.onError ?? 'fail';
   if (onError !== 'skip' && onError !== 'fail') throw new DataError(`expected skip or fail, got ${JSON.stringify(onError)}`, { key: 'onError' });
   const files = expandInputs(o.inputs);
   const tok = await loadTokenizer(o.tokenizer);
+  // Default: the smallest dtype that holds every id (uint32 for vocabularies over 65,536, e.g. dolma2's).
+  const dtype: TokenDType = o.dtype ?? (tok.vocabSize - 1 > DTYPE_MAX.uint16 ? 'uint32' : 'uint16');
   if (tok.vocabSize - 1 > DTYPE_MAX[dtype]) {
     throw new DataError(`${tok.identifier} has ${tok.vocabSize} ids, more than ${dtype} holds; use --dtype uint32`, { key: 'dtype' });
   }
@@ -138,8 +180,22 @@ export async function prepareData(o: PrepareOptions): Promise<PrepareSummary> {
   // with 2); js-tiktoken is single-threaded JS and scales with workers (2.6 -> 4.0 MB/s with 2).
   const hf = fs.existsSync(tok.identifier);
   const nWorkers = Math.max(0, Math.floor(o.workers ?? (hf ? 0 : Math.min(os.availableParallelism(), 8))));
-  clearPreviousOutputs(o.output, !!o.overwrite);
-  const writer = new TokenFileWriter(o.output, dtype, o.maxTokensPerFile ?? 512 * 1024 * 1024);
+  const maxTokens = o.maxTokensPerFile ?? 512 * 1024 * 1024;
+  if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new DataError(`expected a positive integer, got ${maxTokens}`, { key: 'maxTokensPerFile' });
+  makeOutputFolder(o.output);
+  const lock = o.heldLock ?? await acquireFolderLock(o.output, { purpose: 'prepare-data runs', waitMs: o.lockWaitMs });
+  const releaseLock = (): void => { if (!o.heldLock) lock.release(); };
+  const staging = path.join(o.output, `${STAGING_PREFIX}${process.pid}`);
+  let writer: TokenFileWriter;
+  try {
+    // Holding the lock, any staging folder is a dead run's.
+    for (const n of fs.readdirSync(o.output)) if (n.startsWith(STAGING_PREFIX)) fs.rmSync(path.join(o.output, n), { recursive: true, force: true });
+    checkPreviousOutputs(o.output, !!o.overwrite);
+    writer = new TokenFileWriter(staging, dtype, maxTokens);
+  } catch (e) {
+    releaseLock();
+    throw e;
+  }
   const pool = new Pool(nWorkers, spec, dtype, tok);
   const progress: PrepareProgress = { documents: 0, tokens: 0, bytes: 0, filesDone: 0, filesTotal: files.length, seconds: 0 };
   const skipped: SkippedLine[] = [];
@@ -166,7 +222,11 @@ export async function prepareData(o: PrepareOptions): Promise<PrepareSummary> {
   // Reader: numbers the chunks; results are consumed strictly in that order.
   const inFlight: Array<{ job: Job; result: Promise<ChunkResult> }> = [];
   const maxInFlight = Math.max(2, nWorkers * 3);
+  const checkAborted = (): void => {
+    if (o.signal?.aborted) throw new DataError(`interrupted (${String(o.signal.reason ?? 'aborted')}); nothing was written`, { file: o.output });
+  };
   const consume = async (): Promise<void> => {
+    checkAborted();
     const { job, result } = inFlight.shift()!;
     if (job.fileError) {
       // An unreadable or corrupt file under 'skip', recorded in input order: what was read is kept.
@@ -205,6 +265,7 @@ export async function prepareData(o: PrepareOptions): Promise<PrepareSummary> {
         // Look one chunk ahead so the last chunk of a file is known.
         let prev: LineChunk | undefined;
         for await (const chunk of readLineChunks(file, o.chunkBytes ?? 1 << 20)) {
+          checkAborted();
           if (prev) {
             const job: Job = { seq: seq++, file, fileIndex: fi, chunk: prev, lastOfFile: false };
             inFlight.push({ job, result: pool.run(job.seq, prev) });
@@ -226,27 +287,31 @@ export async function prepareData(o: PrepareOptions): Promise<PrepareSummary> {
       while (inFlight.length > maxInFlight / 2) await consume();
     }
     while (inFlight.length) await consume();
-    const outputs = await writer.close();
+    checkAborted();
+    const staged = await writer.close();
     report(true);
-    const manifestPath = path.join(o.output, MANIFEST);
-    const summary: PrepareSummary = {
-      ...progress, outputs, skipped, emptyDocuments: empty, workers: nWorkers, manifestPath,
-      eosTokenId: tok.eosTokenId, padTokenId: tok.padTokenId, vocabSize: tok.vocabSize, dtype,
-    };
     const manifest = {
       format: 'olmo-memmap', dtype, tokenizer: tok.identifier, vocab_size: tok.vocabSize,
       eos_token_id: tok.eosTokenId, pad_token_id: tok.padTokenId, inputs: files,
-      files: outputs.map((f) => ({ path: path.basename(f.path), metadata: path.basename(f.metadataPath), tokens: f.tokens, documents: f.documents })),
+      files: staged.map((f) => ({ path: path.basename(f.path), metadata: path.basename(f.metadataPath), tokens: f.tokens, documents: f.documents, max_token_id: f.maxTokenId })),
       documents: progress.documents, tokens: progress.tokens, empty_documents: empty, skipped: skipped.length,
+      max_token_id: staged.reduce((m, f) => Math.max(m, f.maxTokenId), -1),
     };
-    writeAtomic(manifestPath, [Buffer.from(JSON.stringify(manifest, null, 2) + '\n')]);
-    return summary;
+    writeAtomic(path.join(staging, MANIFEST), [Buffer.from(JSON.stringify(manifest, null, 2) + '\n')]);
+    const outputs = publish(o.output, staging, staged);
+    return {
+      ...progress, outputs, skipped, emptyDocuments: empty, workers: nWorkers, manifestPath: path.join(o.output, MANIFEST),
+      eosTokenId: tok.eosTokenId, padTokenId: tok.padTokenId, vocabSize: tok.vocabSize, dtype,
+    };
   } catch (e) {
     await writer.abort();
     await Promise.allSettled(inFlight.map((x) => x.result));
+    fs.rmSync(staging, { recursive: true, force: true });
+    if (isErrnoError(e)) throw new DataError(describeFsError(e), { file: o.output, cause: e });
     throw e;
   } finally {
     await pool.close();
+    releaseLock();
   }
 }
 

@@ -19,6 +19,8 @@ export interface WrittenFile {
   metadataPath: string;
   tokens: number;
   documents: number;
+  /** The largest token id written to the file (-1 when empty). */
+  maxTokenId: number;
 }
 
 /** Python csv's QUOTE_MINIMAL quoting of one field. */
@@ -36,6 +38,7 @@ interface Open {
   metaOut: fs.WriteStream;
   tokens: number;
   documents: number;
+  maxTokenId: number;
   rows: string[];
 }
 
@@ -67,13 +70,16 @@ export class TokenFileWriter {
     const gzip = zlib.createGzip();
     const metaOut = fs.createWriteStream(metaTmp);
     gzip.pipe(metaOut);
-    return { final, tmp, fd, metaFinal, metaTmp, gzip, metaOut, tokens: 0, documents: 0, rows: [] };
+    return { final, tmp, fd, metaFinal, metaTmp, gzip, metaOut, tokens: 0, documents: 0, maxTokenId: -1, rows: [] };
   }
 
   /** Appends one document's tokens (EOS included) with its id and source location. */
   async write(tokens: Uint16Array | Uint32Array, id: string, src: string, loc: number): Promise<void> {
     if (this.cur && this.cur.tokens > 0 && this.cur.tokens + tokens.length > this.maxTokens) await this.closeCurrent();
     const c = (this.cur ??= this.open());
+    let max = c.maxTokenId;
+    for (let i = 0; i < tokens.length; i++) if (tokens[i]! > max) max = tokens[i]!;
+    c.maxTokenId = max;
     const bytes = new Uint8Array(tokens.buffer, tokens.byteOffset, tokens.byteLength);
     for (let off = 0; off < bytes.length;) off += fs.writeSync(c.fd, bytes, off, bytes.length - off);
     c.rows.push(`${c.tokens},${c.tokens + tokens.length},${csvField(id)},${csvField(src)},${loc}\r\n`);
@@ -98,7 +104,7 @@ export class TokenFileWriter {
     fs.closeSync(c.fd);
     fs.renameSync(c.metaTmp, c.metaFinal);
     fs.renameSync(c.tmp, c.final);
-    this.files.push({ path: c.final, metadataPath: c.metaFinal, tokens: c.tokens, documents: c.documents });
+    this.files.push({ path: c.final, metadataPath: c.metaFinal, tokens: c.tokens, documents: c.documents, maxTokenId: c.maxTokenId });
   }
 
   /** Finishes the last file and returns every file written. */

@@ -59,6 +59,11 @@ export function readLaunchEnv(env: NodeJS.ProcessEnv = process.env): LaunchEnv {
   } else if (env.SLURM_PROCID !== undefined && env.SLURM_NTASKS !== undefined) {
     const rank = intVar(env, 'SLURM_PROCID', 0)!;
     const worldSize = intVar(env, 'SLURM_NTASKS', 1)!;
+    // sbatch's script itself runs with SLURM_PROCID=0 and the job's SLURM_NTASKS but outside any job
+    // step: started there, this process would wait for ranks that nobody starts.
+    if (worldSize > 1 && env.SLURM_STEP_ID === undefined && env.SLURM_STEPID === undefined) {
+      throw new ConfigError('SLURM_STEP_ID', `SLURM_NTASKS=${worldSize} but this is the job's batch script, not one of its tasks (SLURM_STEP_ID is not set): start one rank per task with srun (see scripts/slurm/), or run \`olmo-ts launch\` there`);
+    }
     const localRank = intVar(env, 'SLURM_LOCALID', 0) ?? 0;
     const nodeRank = intVar(env, 'SLURM_NODEID', 0) ?? 0;
     const perNode = env.SLURM_TASKS_PER_NODE ? expandTasksPerNode(env.SLURM_TASKS_PER_NODE) : [];
@@ -79,6 +84,12 @@ export function readLaunchEnv(env: NodeJS.ProcessEnv = process.env): LaunchEnv {
   if (out.localRank >= out.localWorldSize) throw new ConfigError(out.source === 'slurm' ? 'SLURM_LOCALID' : 'LOCAL_RANK', `local rank ${out.localRank} is not below the local world size ${out.localWorldSize}`);
   if (out.masterPort > 65535) throw new ConfigError('MASTER_PORT', `port ${out.masterPort} is above 65535`);
   return out;
+}
+
+/** One line for the logs: where this rank sits and where it meets the others. */
+export function describeLaunchEnv(e: LaunchEnv, host: string): string {
+  const from = e.source === 'slurm' ? "Slurm's variables" : e.source === 'torchrun' ? "torchrun's variables" : 'no launcher';
+  return `rank ${e.rank} of ${e.worldSize} on ${host} (node ${e.nodeRank}, local rank ${e.localRank} of ${e.localWorldSize}), rendezvous at ${e.masterAddr}:${e.masterPort} (from ${from})`;
 }
 
 /** True on the process that writes shared outputs (OLMo's get_global_rank() == 0). */

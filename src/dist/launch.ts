@@ -105,7 +105,15 @@ export async function launch(o: LaunchOptions): Promise<LaunchResult> {
     killTimer.unref();
   };
 
+  // Inside a Slurm job step, Slurm delivers every signal (scancel --signal, --signal=TERM@N, srun
+  // stopping the step) to each process of the step, the ranks included: forwarding it again would
+  // make it a second signal, which stops a rank at once without a checkpoint.
+  const slurmStep = process.env.SLURM_STEP_ID !== undefined;
   const onSignal = (sig: NodeJS.Signals): void => {
+    if (slurmStep) {
+      say(`${sig} received: not forwarded (Slurm job step ${process.env.SLURM_JOB_ID ?? '?'}.${process.env.SLURM_STEP_ID}: the ranks receive it from Slurm)`);
+      return;
+    }
     say(`${sig} received: forwarding to every rank`);
     for (const c of children) if (!c.done) c.p.kill(sig);
   };

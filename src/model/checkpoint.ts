@@ -72,7 +72,12 @@ export function readCheckpointConfig(dirOrFile: string): ModelConfig {
   const yamlPath = path.join(dir, CONFIG_FILE);
   if (fs.existsSync(yamlPath)) {
     const YAML = require('yaml') as typeof import('yaml');
-    const raw = YAML.parse(fs.readFileSync(yamlPath, 'utf8')) as { model?: unknown } | null;
+    let raw: { model?: unknown } | null;
+    try {
+      raw = YAML.parse(fs.readFileSync(yamlPath, 'utf8')) as { model?: unknown } | null;
+    } catch (e) {
+      throw new ConfigError('', `${yamlPath} is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+    }
     if (!raw || typeof raw !== 'object' || !('model' in raw)) throw new ConfigError('model', `${yamlPath} has no model: section`);
     return parseModelConfig(raw.model, 'model');
   }
@@ -86,11 +91,34 @@ export function readCheckpointConfig(dirOrFile: string): ModelConfig {
     if (n > 100 * 1024 * 1024) throw new ArgumentError(`${weights}: not a safetensors file (header length ${n})`);
     const head = Buffer.alloc(n);
     fs.readSync(fd, head, 0, n, 8);
-    const meta = (JSON.parse(head.toString('utf8')) as { __metadata__?: Record<string, string> }).__metadata__;
+    let meta: Record<string, string> | undefined;
+    try {
+      meta = (JSON.parse(head.toString('utf8')) as { __metadata__?: Record<string, string> }).__metadata__;
+    } catch {
+      throw new ArgumentError(`${weights}: not a safetensors file (unreadable header)`);
+    }
     if (!meta?.config) throw new ArgumentError(`${weights} carries no config (no ${CONFIG_FILE} beside it, no "config" metadata)`);
     return parseModelConfig(JSON.parse(meta.config), 'model');
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+/**
+ * The tokenizer a checkpoint names: `tokenizer.identifier` of its config.yaml (a training
+ * checkpoint's or run folder's full config), else undefined.
+ */
+export function checkpointTokenizer(dirOrFile: string): string | undefined {
+  const dir = fs.existsSync(dirOrFile) && fs.statSync(dirOrFile).isFile() ? path.dirname(dirOrFile) : dirOrFile;
+  const yamlPath = path.join(dir, CONFIG_FILE);
+  if (!fs.existsSync(yamlPath)) return undefined;
+  try {
+    const YAML = require('yaml') as typeof import('yaml');
+    const raw = YAML.parse(fs.readFileSync(yamlPath, 'utf8')) as { tokenizer?: { identifier?: unknown } } | null;
+    const id = raw?.tokenizer?.identifier;
+    return typeof id === 'string' && id ? id : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -106,11 +134,27 @@ export function isHfOlmoDir(dir: string): boolean {
 }
 
 /**
- * Loads a model from an olmo-ts/OLMo checkpoint (a directory with config.yaml + model.safetensors,
- * or a .safetensors file with its config in the metadata) or a Hugging Face OlmoForCausalLM folder.
+ * The model checkpoint a path names: a .safetensors file or a folder holding model.safetensors
+ * (an OLMo checkpoint, an HF folder) as it is; a run folder (save_folder) gives the checkpoint its
+ * `latest` link names. Anything else is an ArgumentError saying what the folder lacks.
  */
-export function loadCheckpoint(dirOrFile: string, opts: { device?: Device } = {}): OLMo {
+export function resolveModelCheckpoint(dirOrFile: string): string {
   if (!fs.existsSync(dirOrFile)) throw new ArgumentError(`no checkpoint at ${dirOrFile}`);
+  if (!fs.statSync(dirOrFile).isDirectory() || fs.existsSync(path.join(dirOrFile, WEIGHTS_FILE))) return dirOrFile;
+  const latest = path.join(dirOrFile, 'latest');
+  if (fs.existsSync(path.join(latest, WEIGHTS_FILE))) return fs.realpathSync(latest);
+  const steps = fs.readdirSync(dirOrFile).filter((n) => /^step\d+$/.test(n));
+  if (steps.length) throw new ArgumentError(`${dirOrFile} is a run folder without a \`latest\` checkpoint link: give one of its checkpoints, e.g. ${path.join(dirOrFile, steps.sort((a, b) => Number(b.slice(4)) - Number(a.slice(4)))[0]!)}`);
+  throw new ArgumentError(`${dirOrFile} holds no model: expected ${WEIGHTS_FILE} (an OLMo or Hugging Face checkpoint folder) or a run folder with a \`latest\` checkpoint`);
+}
+
+/**
+ * Loads a model from an olmo-ts/OLMo checkpoint (a directory with config.yaml + model.safetensors,
+ * or a .safetensors file with its config in the metadata), a Hugging Face OlmoForCausalLM folder,
+ * or a run folder (its `latest` checkpoint).
+ */
+export function loadCheckpoint(pathIn: string, opts: { device?: Device } = {}): OLMo {
+  const dirOrFile = resolveModelCheckpoint(pathIn);
   const isDir = fs.statSync(dirOrFile).isDirectory();
   if (isDir && isHfOlmoDir(dirOrFile) && !fs.existsSync(path.join(dirOrFile, CONFIG_FILE))) {
     const { loadHfOlmo } = require('./hf') as typeof import('./hf');

@@ -64,11 +64,15 @@ export function generate(model: OLMo, prompts: number[] | number[][], opts: Gene
   if (list.length === 0 || list.some((p) => p.length === 0)) throw new ArgumentError('generate: every prompt needs at least one token');
   const maxNew = opts.maxNewTokens ?? 32;
   if (!Number.isInteger(maxNew) || maxNew < 0) throw new ArgumentError(`maxNewTokens must be a non-negative integer, got ${maxNew}`);
-  if ((opts.temperature ?? 0) < 0) throw new ArgumentError(`temperature must be >= 0, got ${opts.temperature}`);
+  const temp = opts.temperature ?? 0;
+  if (!(Number.isFinite(temp) && temp >= 0)) throw new ArgumentError(`temperature must be a finite number >= 0, got ${temp}`);
+  if (opts.topK !== undefined && !(Number.isSafeInteger(opts.topK) && opts.topK >= 0)) throw new ArgumentError(`topK must be an integer >= 0, got ${opts.topK}`);
   if (opts.topP !== undefined && !(opts.topP > 0 && opts.topP <= 1)) throw new ArgumentError(`topP must be in (0, 1], got ${opts.topP}`);
+  if (opts.seed !== undefined && !(Number.isSafeInteger(opts.seed) && opts.seed >= 0)) throw new ArgumentError(`seed must be an integer from 0 to 2^53-1, got ${opts.seed}`);
   const L = Math.max(...list.map((p) => p.length));
-  if (!(c.rope || c.alibi) && L + maxNew > c.max_sequence_length) {
-    throw new ArgumentError(`prompt (${L}) + maxNewTokens (${maxNew}) exceeds max_sequence_length ${c.max_sequence_length}`);
+  // OLMo's rule (OLMo.generate): prompt plus new tokens within the context the model was trained for.
+  if (L + maxNew > c.max_sequence_length) {
+    throw new ArgumentError(`prompt (${L} tokens) + maxNewTokens (${maxNew}) exceeds the model's max_sequence_length ${c.max_sequence_length}`);
   }
   for (const p of list) for (const id of p) if (!(Number.isInteger(id) && id >= 0 && id < c.vocab_size)) throw new ArgumentError(`token id ${id} is outside the vocabulary [0, ${c.vocab_size})`);
   const eos = opts.eosTokenId === undefined ? c.eos_token_id : opts.eosTokenId;

@@ -42,20 +42,23 @@ export interface HfOlmoConfig {
 
 /**
  * Checks that HF's OlmoForCausalLM can express the model (sequential or llama block, SwiGLU, RoPE,
- * no biases, non-parametric LayerNorm, no QK norm, no logit scaling); throws ConfigError naming the key.
+ * no biases, non-parametric LayerNorm, no QK norm, no logit scaling); throws ConfigError keyed on
+ * the first offending key, whose message lists every key to change (with the value HF needs).
  */
 export function checkHfCompatible(c: ModelConfig): void {
-  const bad = (key: string, why: string) => {
-    throw new ConfigError(`model.${key}`, `${why}; Hugging Face's OlmoForCausalLM cannot express it`);
-  };
-  if (c.block_type === 'parallel') bad('block_type', 'got "parallel" (HF Olmo has sequential blocks)');
-  if (c.activation_type !== 'swiglu') bad('activation_type', `got "${c.activation_type}", expected "swiglu"`);
-  if (!c.rope) bad('rope', 'got false (learned or ALiBi positions)');
-  if (c.include_bias) bad('include_bias', 'got true (HF Olmo has no linear biases)');
-  if (c.layer_norm_with_affine) bad('layer_norm_with_affine', 'got true (HF Olmo layer norms have no weights)');
-  if (c.layer_norm_type === 'rms') bad('layer_norm_type', 'got "rms" (HF Olmo uses LayerNorm)');
-  if (c.attention_layer_norm) bad('attention_layer_norm', 'got true (HF Olmo has no QK norm)');
-  if (c.scale_logits) bad('scale_logits', 'got true');
+  const bad: [key: string, why: string, need: string][] = [];
+  if (c.block_type === 'parallel') bad.push(['block_type', 'got "parallel" (HF Olmo has sequential blocks)', 'sequential']);
+  if (c.activation_type !== 'swiglu') bad.push(['activation_type', `got "${c.activation_type}", expected "swiglu"`, 'swiglu']);
+  if (!c.rope) bad.push(['rope', 'got false (learned or ALiBi positions)', 'true']);
+  if (c.include_bias) bad.push(['include_bias', 'got true (HF Olmo has no linear biases)', 'false']);
+  if (c.layer_norm_with_affine) bad.push(['layer_norm_with_affine', 'got true (HF Olmo layer norms have no weights)', 'false']);
+  if (c.layer_norm_type === 'rms') bad.push(['layer_norm_type', 'got "rms" (HF Olmo uses LayerNorm)', 'default']);
+  if (c.attention_layer_norm) bad.push(['attention_layer_norm', 'got true (HF Olmo has no QK norm)', 'false']);
+  if (c.scale_logits) bad.push(['scale_logits', 'got true', 'false']);
+  if (!bad.length) return;
+  const [key, why] = bad[0]!;
+  const change = bad.map(([k, , need]) => `model.${k}: ${need}`).join(', ');
+  throw new ConfigError(`model.${key}`, `${why}; Hugging Face's OlmoForCausalLM cannot express it. A model exports when trained with ${change} (as OLMo's own configs are)`);
 }
 
 /** OLMo ModelConfig -> HF OlmoConfig (config.json). */
@@ -201,7 +204,14 @@ export function saveHfOlmo(model: OLMo, dir: string): void {
 
 /** Loads an HF OlmoForCausalLM folder (config.json + model.safetensors) as an OLMo model. */
 export function loadHfOlmo(dir: string, opts: { device?: Device; blockGroupSize?: number } = {}): OLMo {
-  const raw = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+  const cfgFile = path.join(dir, 'config.json');
+  let raw: Record<string, unknown>;
+  try {
+    raw = JSON.parse(fs.readFileSync(cfgFile, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new ConfigError('', `${cfgFile} is unreadable: ${(e as Error).message}`);
+  }
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError('', `${cfgFile}: expected a JSON object`);
   let config = fromHfConfig(raw);
   if (opts.blockGroupSize) config = parseModelConfig({ ...config, block_group_size: opts.blockGroupSize });
   const file = path.join(dir, 'model.safetensors');

@@ -44,7 +44,9 @@ export function epochIndices(cfg: TrainConfig, dataset: MemMapDataset, epoch: nu
   const indices = buildGlobalIndices({ numInstances: dataset.length, seed: cfg.seed, epoch, dropLast: cfg.data.drop_last, worldSize: 1 });
   const dir = path.join(runDir, 'train_data');
   fs.mkdirSync(dir, { recursive: true });
-  saveGlobalIndices(path.join(dir, 'global_indices.npy'), indices);
+  saveGlobalIndices(path.join(dir, 'global_indices.npy'), indices, 'olmo', {
+    epoch, seed: cfg.seed, num_instances: dataset.length, world_size: 1, drop_last: cfg.data.drop_last, length: indices.length,
+  });
   return indices;
 }
 
@@ -54,6 +56,6 @@ export function dataFingerprint(cfg: TrainConfig, dataset: MemMapDataset): strin
     const st = fs.statSync(p);
     return [path.resolve(p), st.size];
   });
-  const key = JSON.stringify({ files, seed: cfg.seed, seq: cfg.model.max_sequence_length, dtype: (cfg.data as { memmap_dtype?: string }).memmap_dtype ?? 'uint16', batch: cfg.global_train_batch_size, drop_last: cfg.data.drop_last });
+  const key = JSON.stringify({ files, seed: cfg.seed, seq: cfg.model.max_sequence_length, dtype: dataset.dtype, batch: cfg.global_train_batch_size, drop_last: cfg.data.drop_last });
   return createHash('sha256').update(key).digest('hex').slice(0, 16);
 }

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { describeFsError, isErrnoError } from '../util/fs-errors';
 
 /** Bumped when the on-disk layout changes incompatibly. */
 export const CHECKPOINT_FORMAT = 1;
@@ -75,18 +76,19 @@ export function listCheckpoints(folder: string): { step: number; dir: string }[]
     .sort((a, b) => a.step - b.step);
 }
 
-/** The newest complete checkpoint of a run folder, or null. */
-export function latestCheckpoint(folder: string): string | null {
-  const all = listCheckpoints(folder);
-  return all.length ? all[all.length - 1]!.dir : null;
-}
-
 /** Options of a checkpoint folder (OLMo's save_* keys). */
 export interface FolderOptions {
   /** save_num_checkpoints_to_keep: -1 keeps all. */
   keep?: number;
   /** save_overwrite: replace an existing step{N}/ instead of failing. */
   overwrite?: boolean;
+  /**
+   * save_interval_unsharded: checkpoints at multiples of it are OLMo's "unsharded" ones, kept by
+   * their own count (keepUnsharded) instead of `keep`. Null: none.
+   */
+  unshardedInterval?: number | null;
+  /** save_num_unsharded_checkpoints_to_keep: -1 keeps all. */
+  keepUnsharded?: number;
 }
 
 /** A run folder's checkpoints, written synchronously (call it from a worker thread). */
@@ -94,12 +96,16 @@ export class CheckpointFolder {
   readonly folder: string;
   private readonly keep: number;
   private readonly overwrite: boolean;
+  private readonly unshardedInterval: number | null;
+  private readonly keepUnsharded: number;
   private ephemeral: string[] = [];
 
   constructor(folder: string, opts: FolderOptions = {}, private readonly wfs: WriteFs = realFs) {
     this.folder = path.resolve(folder);
     this.keep = opts.keep ?? -1;
     this.overwrite = opts.overwrite ?? false;
+    this.unshardedInterval = opts.unshardedInterval ?? null;
+    this.keepUnsharded = opts.keepUnsharded ?? -1;
   }
 
   /** Writes step{N}/ from in-memory files; returns its path. Throws CheckpointError. */
@@ -132,8 +138,10 @@ export class CheckpointFolder {
         /* the original error matters more */
       }
       const err = e as NodeJS.ErrnoException;
-      const why = err.code === 'ENOSPC' ? 'the disk is full' : err.message;
-      throw new CheckpointError(`saving checkpoint step ${step} to ${final} failed: ${why}; the previous checkpoint is intact`);
+      const why = err.code === 'ENOSPC' ? 'the disk is full' : isErrnoError(e) ? describeFsError(e) : err.message;
+      // Only claim what is true: a run's first save has no previous checkpoint to keep.
+      const previous = listCheckpoints(this.folder).some((c) => c.dir !== final);
+      throw new CheckpointError(`saving checkpoint step ${step} to ${final} failed: ${why}; ${previous ? 'the previous checkpoint is intact' : 'no earlier checkpoint exists'}`);
     }
     this.pointLatest(name);
     this.prune(name, ephemeral);
@@ -166,16 +174,25 @@ export class CheckpointFolder {
     fs.renameSync(tmp, link);
   }
 
-  /** Deletes older checkpoints beyond `keep` and earlier ephemeral ones, after the new one is complete. */
+  /**
+   * Deletes older checkpoints beyond `keep` (unsharded-interval ones beyond `keepUnsharded`) and
+   * earlier ephemeral ones, after the new one is complete. Only checkpoints up to the one just
+   * written count: folders of later steps (another run's, replaced when this run gets there under
+   * save_overwrite) are never what makes this run's own checkpoints go.
+   */
   private prune(justWritten: string, ephemeral: boolean): void {
     const oldEphemeral = this.ephemeral.filter((n) => n !== justWritten);
     this.ephemeral = ephemeral ? [justWritten] : [];
     for (const n of oldEphemeral) this.remove(path.join(this.folder, n));
-    if (this.keep < 0) return;
-    const regular = listCheckpoints(this.folder).filter((c) => !this.ephemeral.includes(path.basename(c.dir)));
-    const excess = regular.length - Math.max(this.keep, 1);
-    for (const c of regular.slice(0, Math.max(0, excess))) {
-      if (path.basename(c.dir) !== justWritten) this.remove(c.dir);
+    const upTo = Number(/^step(\d+)$/.exec(justWritten)?.[1] ?? Infinity);
+    const mine = listCheckpoints(this.folder).filter((c) => c.step <= upTo && !this.ephemeral.includes(path.basename(c.dir)));
+    const isUnsharded = (step: number) => this.unshardedInterval !== null && step % this.unshardedInterval === 0;
+    for (const [group, keep] of [[mine.filter((c) => !isUnsharded(c.step)), this.keep], [mine.filter((c) => isUnsharded(c.step)), this.keepUnsharded]] as const) {
+      if (keep < 0) continue;
+      const excess = group.length - Math.max(keep, 1);
+      for (const c of group.slice(0, Math.max(0, excess))) {
+        if (path.basename(c.dir) !== justWritten) this.remove(c.dir);
+      }
     }
   }
 

@@ -10,10 +10,14 @@ import { loadSafetensors, serializeSafetensors } from '../io/safetensors';
 import type { OptimizerState } from '../optim/optimizer';
 import type { Tensor } from '../tensor/tensor';
 import { startWorkerFile } from '../util/worker';
-import { CHECKPOINT_FORMAT, CheckpointError, CheckpointFolder, MANIFEST, Manifest, WriteFs, latestCheckpoint, sha256Hex } from './checkpoint-files';
+import { getRngState } from '../tensor/random';
+import { CHECKPOINT_FORMAT, CheckpointError, CheckpointFolder, MANIFEST, Manifest, WriteFs, sha256Hex } from './checkpoint-files';
+import { checkpointIdentity, validateManifest, validateOptimValues, validateTrainerState } from './checkpoint-meta';
 import type { WriteReply, WriteRequest } from './checkpoint-worker';
+import { findResumePoint } from './resume-point';
 
-export { CHECKPOINT_FORMAT, CheckpointError, latestCheckpoint, listCheckpoints } from './checkpoint-files';
+export { CHECKPOINT_FORMAT, CheckpointError, listCheckpoints } from './checkpoint-files';
+export { findResumePoint, latestCheckpoint } from './resume-point';
 export type { WriteFs } from './checkpoint-files';
 
 /** The trainer's own state: JSON-serialisable, restored exactly on resume. */
@@ -66,6 +70,9 @@ export interface CheckpointerOptions {
   keep?: number;
   /** save_overwrite: replace an existing step{N}/ instead of failing. */
   overwrite?: boolean;
+  /** save_interval_unsharded / save_num_unsharded_checkpoints_to_keep (see FolderOptions). */
+  unshardedInterval?: number | null;
+  keepUnsharded?: number;
   /** For tests: write on this thread through this writer instead of the writer thread. */
   fs?: WriteFs;
 }
@@ -76,7 +83,7 @@ export interface CheckpointerOptions {
  */
 export class Checkpointer {
   readonly folder: string;
-  private readonly opts: { keep: number; overwrite: boolean };
+  private readonly opts: { keep: number; overwrite: boolean; unshardedInterval: number | null; keepUnsharded: number };
   private readonly local: CheckpointFolder | null;
   private worker: Worker | null = null;
   private seq = 0;
@@ -85,7 +92,7 @@ export class Checkpointer {
 
   constructor(folder: string, opts: CheckpointerOptions = {}) {
     this.folder = path.resolve(folder);
-    this.opts = { keep: opts.keep ?? -1, overwrite: opts.overwrite ?? false };
+    this.opts = { keep: opts.keep ?? -1, overwrite: opts.overwrite ?? false, unshardedInterval: opts.unshardedInterval ?? null, keepUnsharded: opts.keepUnsharded ?? -1 };
     this.local = opts.fs ? new CheckpointFolder(this.folder, this.opts, opts.fs) : null;
   }
 
@@ -165,8 +172,9 @@ export class Checkpointer {
 export function resolveCheckpointPath(p: string): string {
   const abs = path.resolve(p);
   if (!fs.existsSync(abs)) throw new CheckpointError(`checkpoint path ${abs} does not exist`);
+  if (!fs.statSync(abs).isDirectory()) throw new CheckpointError(`checkpoint path ${abs} is a file; give a checkpoint folder (step{N}) or a run folder`);
   if (fs.existsSync(path.join(abs, MANIFEST))) return fs.realpathSync(abs);
-  const latest = latestCheckpoint(abs);
+  const latest = findResumePoint(abs).dir;
   if (latest) return latest;
   throw new CheckpointError(`${abs} is neither a complete checkpoint (no ${MANIFEST}) nor a run folder with checkpoints`);
 }
@@ -174,15 +182,16 @@ export function resolveCheckpointPath(p: string): string {
 /** Reads and verifies a checkpoint folder: every file's size and SHA-256 must match its manifest. */
 export async function loadCheckpoint(dirIn: string): Promise<LoadedCheckpoint> {
   const dir = resolveCheckpointPath(dirIn);
-  let manifest: Manifest;
+  let raw: unknown;
   try {
-    manifest = JSON.parse(await fsp.readFile(path.join(dir, MANIFEST), 'utf8')) as Manifest;
+    raw = JSON.parse(await fsp.readFile(path.join(dir, MANIFEST), 'utf8'));
   } catch (e) {
     throw new CheckpointError(`${dir}/${MANIFEST} is unreadable: ${(e as Error).message}`);
   }
-  if (manifest.format !== CHECKPOINT_FORMAT) {
-    throw new CheckpointError(`${dir} has checkpoint format ${manifest.format}; this olmo-ts reads format ${CHECKPOINT_FORMAT}`);
+  if (raw && typeof raw === 'object' && typeof (raw as Manifest).format === 'number' && (raw as Manifest).format !== CHECKPOINT_FORMAT) {
+    throw new CheckpointError(`${dir} has checkpoint format ${(raw as Manifest).format}; this olmo-ts reads format ${CHECKPOINT_FORMAT}`);
   }
+  const manifest: Manifest = validateManifest(raw, path.join(dir, MANIFEST));
   const data = new Map<string, Buffer>();
   for (const [file, want] of Object.entries(manifest.files)) {
     const full = path.join(dir, file);
@@ -197,13 +206,18 @@ export async function loadCheckpoint(dirIn: string): Promise<LoadedCheckpoint> {
   for (const need of ['model.safetensors', 'optim.safetensors', 'optim.json', 'train.json']) {
     if (!data.has(need)) throw new CheckpointError(`${dir} lacks ${need}`);
   }
-  const parseJson = <T>(file: string): T => {
+  const parseJson = (file: string): unknown => {
     try {
-      return JSON.parse(data.get(file)!.toString('utf8')) as T;
+      return JSON.parse(data.get(file)!.toString('utf8'));
     } catch (e) {
       throw new CheckpointError(`${path.join(dir, file)} is not valid JSON: ${(e as Error).message}`);
     }
   };
+  // Structure before tensors: a checkpoint whose JSON passes its checksum but is wrong fails here,
+  // naming the file and field, and nothing has been allocated yet.
+  const trainer = validateTrainerState(parseJson('train.json'), path.join(dir, 'train.json'), getRngState().byteLength) as TrainerState;
+  const optimValues = validateOptimValues(parseJson('optim.json'), path.join(dir, 'optim.json'));
+  checkpointIdentity(dir);
   const model = loadSafetensors(data.get('model.safetensors')!, {}, path.join(dir, 'model.safetensors')).tensors;
   let optimTensors: Map<string, Tensor>;
   try {
@@ -221,8 +235,8 @@ export async function loadCheckpoint(dirIn: string): Promise<LoadedCheckpoint> {
   return {
     dir,
     model,
-    optimizer: { tensors, values: parseJson<OptimizerState['values']>('optim.json') },
-    trainer: parseJson<TrainerState>('train.json'),
+    optimizer: { tensors, values: optimValues },
+    trainer,
     configYaml: data.has('config.yaml') ? data.get('config.yaml')!.toString('utf8') : null,
   };
 }

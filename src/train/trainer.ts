@@ -1,11 +1,13 @@
 // The training loop (OLMo's olmo/train.py Trainer): micro-batched forward/backward under autocast,
 // OLMo's loss normalisation and z-loss, clipping, schedule, optimizer step, metrics, checkpoints,
 // exact resume, and the ways a run stops (max_duration, stop_at, time_limit, signals, NaN).
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError } from '../config/errors';
+import { embeddingSize } from '../config/model';
+import { checkUnsupportedKeys } from '../config/unsupported';
 import { parseDuration, maxEpochs, maxSteps, Progress } from '../config/duration';
 import { trainConfigToYaml } from '../config/schema';
 import type { TrainConfig } from '../config/train';
@@ -13,19 +15,25 @@ import { deriveBatchSizes } from '../config/train';
 import type { LoaderBatch } from '../data/loader';
 import { DataLoader } from '../data/loader';
 import type { MemMapDataset } from '../data/memmap-dataset';
+import { checkBatchTokenIds, checkDataAgainstModel } from '../data/token-ids';
+import type { FolderLock } from '../util/folder-lock';
 import type { OLMo } from '../model/olmo';
 import type { Optimizer } from '../optim/optimizer';
-import { Scheduler, buildScheduler, scheduleAt } from '../optim/scheduler';
+import { Scheduler, boltOnWarmup, buildScheduler, scheduleAt, schedulerPosition } from '../optim/scheduler';
 import { autocast, noGrad } from '../tensor/autograd';
 import { scalar, tensor } from '../tensor/creation';
 import { getRngState, manualSeed, setRngState } from '../tensor/random';
 import { setNumThreads } from '../tensor/runtime';
 import { keep, tidy } from '../tensor/scope';
 import type { Tensor } from '../tensor/tensor';
-import { CheckpointError, Checkpointer, TrainerState, disposeCheckpoint, latestCheckpoint, loadCheckpoint } from './checkpoint';
+import { collectiveFromProcessGroup } from '../eval/collective';
+import { InLoopEvaluation } from '../eval/in-loop';
+import { CheckpointError, Checkpointer, TrainerState, disposeCheckpoint, loadCheckpoint } from './checkpoint';
 import { nextTokenLoss } from './loss';
 import { buildDataset, buildModel, buildOptimizer, dataFingerprint, epochIndices } from './build';
 import { RunSinks, SpeedMonitor, createMetricsSinks, trainStepMetrics } from './logging';
+import { StartupBanner } from './logging/banner';
+import { StartPlan, checkLaterCheckpoints, lockRunFolder, makeRunFolder, moveEarlierRunAside, planStart, removeIfCreatedAndEmpty, writeRunConfig } from './run-folder';
 import { DataParallel } from '../dist/data-parallel';
 import { ProcessGroup } from '../dist/process-group';
 import { DataIndicesLog } from './data-indices';
@@ -46,7 +54,7 @@ export class NonFiniteError extends Error {
 export interface TrainerOptions {
   /** Intra-op threads for libtorch (default: every core). */
   numThreads?: number;
-  /** Install SIGTERM/SIGINT handlers that checkpoint and stop (default false; the CLI sets it). */
+  /** Install SIGTERM/SIGINT/SIGHUP handlers that checkpoint and stop (default false; the CLI sets it). */
   handleSignals?: boolean;
   /** Print progress to the console (default true). */
   console?: boolean;
@@ -54,7 +62,11 @@ export interface TrainerOptions {
   onNonFinite?: 'error' | 'skip';
   /** Stops the run (with a checkpoint) when aborted. */
   signal?: AbortSignal;
-  /** Resume from the run folder's latest checkpoint when there is one (default true). */
+  /**
+   * Resume from the run folder's own checkpoint (what `latest` names) when there is one (default
+   * true). false (--no-resume): start fresh; a folder holding an earlier run is refused unless
+   * save_overwrite, which moves that run aside to `<save_folder>.previous-<time>`.
+   */
   autoResume?: boolean;
   /**
    * The process group of a data-parallel run. Default: joined from the launch environment
@@ -87,8 +99,9 @@ export interface FitResult {
 export type StepMetrics = Record<string, number>;
 
 /**
- * Trains an OLMo model as a TrainConfig describes. Events: 'step' (step, metrics), 'checkpoint'
- * (dir), 'resume' (dir, step). `await new Trainer(cfg).fit()`.
+ * Trains an OLMo model as a TrainConfig describes. Events: 'banner' (StartupBanner, before it is
+ * printed: add lines with banner.set), 'step' (step, metrics), 'eval' (step, metrics), 'checkpoint'
+ * (dir), 'resume' (dir, step), 'notice' (message). `await new Trainer(cfg).fit()`.
  */
 export class Trainer extends EventEmitter {
   readonly cfg: TrainConfig;
@@ -99,9 +112,15 @@ export class Trainer extends EventEmitter {
   private scheduler!: Scheduler;
   private checkpointer!: Checkpointer;
   private sinks: RunSinks | null = null;
+  /** The config's evaluators (null without any): run every eval_interval steps. */
+  private evaluation: InLoopEvaluation | null = null;
   private readonly o: TrainerOptions;
   private state: TrainerState = { global_step: 0, global_train_examples_seen_this_epoch: 0, global_train_tokens_seen: 0, epoch: 0, rng: {} };
   private stopSignal: NodeJS.Signals | null = null;
+  /** Whether this process itself got a signal (a stop agreed because of another rank's leaves it false). */
+  private ownSignal = false;
+  /** Set once the run's last checkpoint is on disk on every rank: a signal then has nothing left to stop. */
+  private endSaved = false;
   private lastCheckpoint: string | null = null;
   /** Step of the newest checkpoint requested (or restored), so one step is never saved twice. */
   private savedStep = -1;
@@ -111,6 +130,12 @@ export class Trainer extends EventEmitter {
   private fingerprint = '';
   /** global_step when this fit() started (after a resume). */
   private firstStepOfRun = 0;
+  /** The run folder's lock (global rank 0 only), held from setup to the end of fit(). */
+  private lock: FolderLock | null = null;
+  /** Warnings about config keys olmo-ts does not honour (src/config/unsupported.ts), printed at start. */
+  private readonly configWarnings: string[];
+  /** The start-up banner (printed before the first step; add lines on the 'banner' event). */
+  readonly banner = new StartupBanner();
   /** The data-parallel group (a group of one process for a single-process run). */
   pg!: ProcessGroup;
   private ownsPg = false;
@@ -123,6 +148,7 @@ export class Trainer extends EventEmitter {
     this.o = opts;
     this.runDir = path.resolve(cfg.save_folder);
     if (cfg.precision === 'amp_fp16') throw new ConfigError('precision', 'amp_fp16 needs CUDA (fp16 autocast); use amp_bf16 or fp32 on CPU');
+    this.configWarnings = checkUnsupportedKeys(cfg);
   }
 
   /** Whether this process writes the run's shared outputs (rank 0). */
@@ -142,47 +168,108 @@ export class Trainer extends EventEmitter {
     };
   }
 
-  /** Builds model, optimizer, data and sinks, and restores a checkpoint when asked or found. */
+  /**
+   * Locks and checks the run folder, builds data, model and optimizer, restores a checkpoint when
+   * the folder has one (or load_path), and only then writes: config.yaml, the metrics sinks.
+   */
   private async setup(): Promise<void> {
     const cfg = this.cfg;
     this.ownsPg = !this.o.processGroup;
     this.pg = this.o.processGroup ?? (await ProcessGroup.init());
     deriveBatchSizes(cfg, this.pg.size); // the global batch must split evenly over the ranks
     setNumThreads(this.o.numThreads ?? defaultThreads());
-    if (this.isMain) {
-      fs.mkdirSync(this.runDir, { recursive: true });
-      fs.writeFileSync(path.join(this.runDir, 'config.yaml'), trainConfigToYaml(cfg));
+    if (this.isMain) for (const w of this.configWarnings) this.notice(`warning: ${w}`);
+    let created = false;
+    try {
+      // One process writes a run folder, rank 0, and holds its lock; the other ranks only read it.
+      if (this.isMain) {
+        created = makeRunFolder(this.runDir).created;
+        this.lock = lockRunFolder(this.runDir);
+      }
+      const plan = planStart(this.runDir, { autoResume: this.o.autoResume ?? true, loadPath: cfg.load_path, saveOverwrite: cfg.save_overwrite });
+      if (this.isMain) for (const n of plan.notes) this.notice(n);
+      // Data first: a bad path fails in milliseconds, before a large model is built.
+      this.dataset = buildDataset(cfg);
+      if (this.dataset.length < cfg.global_train_batch_size) {
+        throw new ConfigError('global_train_batch_size', `the dataset has ${this.dataset.length} instances of ${cfg.model.max_sequence_length} tokens, fewer than one batch of ${cfg.global_train_batch_size}`);
+      }
+      const dataWarnings = checkDataAgainstModel(this.dataset, { embeddingSize: embeddingSize(cfg.model), vocabSize: cfg.model.vocab_size, eosTokenId: cfg.model.eos_token_id, tokenizer: cfg.tokenizer.identifier });
+      if (this.isMain) for (const w of dataWarnings) this.notice(`warning: ${w}`);
+      manualSeed(cfg.seed);
+      this.model = buildModel(cfg);
+      this.optimizer = buildOptimizer(cfg, this.model);
+      this.scheduler = buildScheduler(cfg.scheduler);
+      this.fingerprint = dataFingerprint(cfg, this.dataset);
+      // Eval data is read now (a bad path fails before training); each rank evaluates its slice.
+      this.evaluation = await InLoopEvaluation.create(cfg, { collective: collectiveFromProcessGroup(this.pg) });
+      this.checkpointer = new Checkpointer(this.runDir, {
+        keep: cfg.save_num_checkpoints_to_keep,
+        overwrite: cfg.save_overwrite,
+        unshardedInterval: cfg.save_interval_unsharded,
+        keepUnsharded: cfg.save_num_unsharded_checkpoints_to_keep,
+      });
+      // Only rank 0 writes checkpoints; every rank reads the one to resume from once rank 0 has
+      // cleaned up what a killed writer left behind.
+      if (this.isMain) this.checkpointer.removeStale();
+      await this.pg.barrier();
+      if (plan.resumeFrom) await this.restore(plan.resumeFrom, plan.resumeKind === 'own' ? 'own' : 'load_path');
+      if (typeof this.state.run_id !== 'string') this.state.run_id = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+      if (this.isMain) for (const n of checkLaterCheckpoints(this.runDir, this.state.global_step, cfg.save_overwrite)) this.notice(n);
+      this.dp = new DataParallel(this.pg, this.model.parameters(), { overlap: this.o.overlapGradReduce });
+      await this.dp.broadcastParams(); // every rank starts from rank 0's weights, as DDP does
+      // Everything is validated: from here on the folder is written (by rank 0; then every rank's
+      // data-indices file, once an earlier run has been moved aside).
+      if (this.isMain && !cfg.dry_run) {
+        if (plan.moveAside.length) this.notice(`--no-resume: moved the earlier run in ${this.runDir} aside to ${moveEarlierRunAside(this.runDir, plan.moveAside)}`);
+        writeRunConfig(this.runDir, trainConfigToYaml(cfg));
+      }
+      await this.pg.barrier();
+      if (cfg.save_data_indices && !cfg.dry_run) this.indicesLog = new DataIndicesLog(this.runDir, this.pg.rank);
+      if (!this.isMain) return; // metrics are rank 0's to write
+      this.sinks = createMetricsSinks({
+        runDir: this.runDir,
+        console: this.o.console === false ? false : { totalSteps: maxSteps(parseDuration(cfg.max_duration), this.progress()), interval: cfg.console_log_interval },
+      });
+      this.showBanner(plan);
+    } catch (e) {
+      this.lock?.release();
+      this.lock = null;
+      if (this.isMain) removeIfCreatedAndEmpty(this.runDir, created);
+      throw e;
     }
-    // Data first: a bad path fails in milliseconds, before a large model is built.
-    this.dataset = buildDataset(cfg);
-    if (this.dataset.length < cfg.global_train_batch_size) {
-      throw new ConfigError('global_train_batch_size', `the dataset has ${this.dataset.length} instances of ${cfg.model.max_sequence_length} tokens, fewer than one batch of ${cfg.global_train_batch_size}`);
-    }
-    manualSeed(cfg.seed);
-    this.model = buildModel(cfg);
-    this.optimizer = buildOptimizer(cfg, this.model);
-    this.scheduler = buildScheduler(cfg.scheduler);
-    this.fingerprint = dataFingerprint(cfg, this.dataset);
-    this.checkpointer = new Checkpointer(this.runDir, { keep: cfg.save_num_checkpoints_to_keep, overwrite: cfg.save_overwrite });
-    // Only rank 0 writes checkpoints; every rank reads the one to resume from once rank 0 has
-    // cleaned up what a killed writer left behind.
-    if (this.isMain) this.checkpointer.removeStale();
-    await this.pg.barrier();
-    const resumeFrom = cfg.load_path ?? ((this.o.autoResume ?? true) ? latestCheckpoint(this.runDir) : null);
-    if (resumeFrom) await this.restore(resumeFrom);
-    this.dp = new DataParallel(this.pg, this.model.parameters(), { overlap: this.o.overlapGradReduce });
-    await this.dp.broadcastParams(); // every rank starts from rank 0's weights, as DDP does
-    if (cfg.save_data_indices) this.indicesLog = new DataIndicesLog(this.runDir, this.pg.rank);
-    if (!this.isMain) return; // metrics are rank 0's to write
-    this.sinks = createMetricsSinks({
-      runDir: this.runDir,
-      console: this.o.console === false ? false : { totalSteps: maxSteps(parseDuration(cfg.max_duration), this.progress()), interval: cfg.console_log_interval },
-    });
   }
 
-  /** Loads weights (and optimizer/trainer state unless reset_*), checking shapes and the data. */
-  private async restore(where: string): Promise<void> {
+  /** Fills and prints the start-up banner (after listeners of 'banner' added their lines). */
+  private showBanner(plan: StartPlan): void {
+    const cfg = this.cfg;
+    const b = this.banner;
+    const tokens = this.tokensPerBatch;
+    b.set('run folder', this.runDir);
+    b.set('model', `${this.model.numParams().toLocaleString('en-US')} parameters, ${cfg.model.n_layers} layers, d_model ${cfg.model.d_model}, ${cfg.precision ?? 'fp32'}`);
+    const threads = this.o.numThreads ?? defaultThreads();
+    b.set('device', `cpu, ${threads} thread${threads === 1 ? '' : 's'}${this.pg.size > 1 ? `; rank ${this.pg.rank} of ${this.pg.size} (data parallel)` : ''}`);
+    b.set('data', `${this.dataset.length.toLocaleString('en-US')} instances (${this.dataset.paths.length} file${this.dataset.paths.length === 1 ? '' : 's'}, ${this.dataset.dtype})`);
+    b.set('batch', `${cfg.global_train_batch_size} x ${cfg.model.max_sequence_length} = ${tokens.toLocaleString('en-US')} tokens per step (micro-batch ${cfg.device_train_microbatch_size})`);
+    b.set('duration', `${cfg.max_duration} (${maxSteps(parseDuration(cfg.max_duration), this.progress())} steps)`);
+    b.set('start', this.lastCheckpoint
+      ? `resuming from ${this.lastCheckpoint} at step ${this.state.global_step}${plan.resumeKind === 'load_path' ? ' (load_path)' : ''}`
+      : 'fresh (no checkpoint to resume)');
+    this.emit('banner', b);
+    if (this.o.console !== false) this.notice(b.render());
+  }
+
+  /**
+   * Loads weights (and optimizer/trainer state unless reset_*), checking shapes and the data.
+   * reset_* and restore_dataloader: false apply to a start from load_path (as in OLMo, where a run
+   * is started from load_path); a run resuming its own checkpoint continues it whole (a crash
+   * restart must not reset the optimizer again), keeping the bolt-on warmup that start set up,
+   * and restarts the data order only when the data changed.
+   */
+  private async restore(where: string, kind: 'own' | 'load_path'): Promise<void> {
     const ck = await loadCheckpoint(where);
+    const own = kind === 'own';
+    const resetOptimizer = !own && this.cfg.reset_optimizer_state;
+    const resetTrainer = !own && this.cfg.reset_trainer_state;
     try {
       const params = new Map(this.model.namedParameters().map((p) => [p.name, p.tensor]));
       for (const [name, p] of params) {
@@ -194,9 +281,9 @@ export class Trainer extends EventEmitter {
       const extra = [...ck.model.keys()].filter((n) => !params.has(n));
       if (extra.length) throw new CheckpointError(`${ck.dir}: unexpected weights in the checkpoint: ${extra.slice(0, 3).join(', ')}`);
       // Everything is checked before anything is copied, so a bad checkpoint never loads in part.
-      if (!this.cfg.reset_optimizer_state) {
-        const own = this.optimizer.stateDict().tensors;
-        for (const [kind, byName] of Object.entries(own)) {
+      if (!resetOptimizer) {
+        const mineAll = this.optimizer.stateDict().tensors;
+        for (const [kind, byName] of Object.entries(mineAll)) {
           for (const [name, mine] of Object.entries(byName)) {
             const t = ck.optimizer.tensors[kind]?.[name];
             if (!t) throw new CheckpointError(`${ck.dir}: the optimizer state has no ${kind} for '${name}' (another optimizer? set reset_optimizer_state: true to start it afresh)`);
@@ -206,14 +293,15 @@ export class Trainer extends EventEmitter {
         }
       }
       const st = ck.trainer;
-      if (!this.cfg.reset_trainer_state && this.cfg.restore_dataloader && st.data_fingerprint && st.data_fingerprint !== this.fingerprint) {
+      const dataChanged = !!st.data_fingerprint && st.data_fingerprint !== this.fingerprint;
+      if (!resetTrainer && this.cfg.restore_dataloader && dataChanged) {
         throw new CheckpointError(`${ck.dir} was trained on different data (files, sizes, seed or batch shape changed); set restore_dataloader: false to continue on the new data`);
       }
       noGrad(() => { for (const [name, p] of params) p.copy_(ck.model.get(name)!); });
-      if (!this.cfg.reset_optimizer_state) this.optimizer.loadStateDict(ck.optimizer);
-      if (!this.cfg.reset_trainer_state) {
+      if (!resetOptimizer) this.optimizer.loadStateDict(ck.optimizer);
+      if (!resetTrainer) {
         this.state = { ...st };
-        if (!this.cfg.restore_dataloader) this.state.global_train_examples_seen_this_epoch = 0;
+        if (!this.cfg.restore_dataloader && (!own || dataChanged)) this.state.global_train_examples_seen_this_epoch = 0;
         if (st.rng.cpu) setRngState(Uint8Array.from(Buffer.from(st.rng.cpu, 'base64')));
         const clip = st.clip as { max_grad_norm: number | null; max_grad_norm_ratio: number | null }[] | undefined;
         clip?.forEach((c, i) => {
@@ -221,6 +309,15 @@ export class Trainer extends EventEmitter {
           if (g) { g.maxGradNorm = c.max_grad_norm; g.maxGradNormRatio = c.max_grad_norm_ratio; }
         });
       }
+      // OLMo (scripts/train.py): a fresh optimizer on a trained model warms up again, from where
+      // the schedule is to t_warmup later (in the schedule's units); kept in the trainer state so
+      // the run's own restarts keep it.
+      if (resetOptimizer && !resetTrainer) {
+        const at = schedulerPosition(this.cfg, this.progress()).current;
+        this.state.bolt_on_warmup = [at, Math.trunc(at + this.cfg.scheduler.t_warmup)];
+      }
+      const bolt = this.state.bolt_on_warmup as [number, number] | undefined;
+      if (Array.isArray(bolt) && bolt.length === 2) this.scheduler = boltOnWarmup(buildScheduler(this.cfg.scheduler), bolt[0], bolt[1]);
       this.lastCheckpoint = ck.dir;
       this.savedStep = this.state.global_step;
       this.emit('resume', ck.dir, this.state.global_step);
@@ -341,8 +438,10 @@ export class Trainer extends EventEmitter {
     if (cfg.dry_run) {
       // OLMo's dry_run: everything is built (and restored), nothing is trained.
       this.sinks?.close();
+      this.lock?.release();
       return { stoppedBy: 'dry_run', stepsRun: 0, globalStep: this.state.global_step, lastLoss: NaN, losses: [], checkpoint: this.lastCheckpoint, runDir: this.runDir, skippedSteps: this.skippedSteps };
     }
+    deriveBatchSizes(cfg, 1); // validates the batch sizes
     const duration = parseDuration(cfg.max_duration);
     const epochs = maxEpochs(duration);
     const speed = new SpeedMonitor({ windowSize: cfg.speed_monitor.window_size, flopsPerToken: this.model.flopsPerToken(), peakFlopsPerDevice: cfg.speed_monitor.gpu_flops_available ?? undefined });
@@ -352,13 +451,15 @@ export class Trainer extends EventEmitter {
     let stoppedBy: StopReason = 'max_duration';
     const detach = this.o.handleSignals ? this.installSignalHandlers() : () => undefined;
     try {
+      // OLMo's eval_on_load: evaluate the restored checkpoint before training on.
+      if (cfg.eval_on_load && this.lastCheckpoint && this.state.global_step > 0) await this.evaluate();
       epochs: for (; this.state.epoch < epochs; this.state.epoch++, this.state.global_train_examples_seen_this_epoch = 0) {
         const loader = new DataLoader({
           dataset: this.dataset,
           globalIndices: epochIndices(cfg, this.dataset, (cfg.epoch ?? 0) + this.state.epoch, this.runDir),
-          globalBatchSize: cfg.global_train_batch_size,
           rank: this.pg.rank,
           worldSize: this.pg.size,
+          globalBatchSize: cfg.global_train_batch_size,
           startIndex: this.state.global_train_examples_seen_this_epoch,
           dropLast: true,
           padTokenId: cfg.model.pad_token_id,
@@ -373,6 +474,7 @@ export class Trainer extends EventEmitter {
             this.throwSaveError();
             const stop = await this.agreeToStop(this.shouldStop(t0));
             if (stop) { stoppedBy = stop; break epochs; }
+            checkBatchTokenIds(batch, this.dataset, embeddingSize(cfg.model));
             const [B, T] = batch.shape; // this rank's device batch
             const W = this.pg.size;
             const tStep = Date.now();
@@ -396,8 +498,11 @@ export class Trainer extends EventEmitter {
               this.emit('step', this.state.global_step, metrics);
             }
             const s = this.state.global_step;
-            if (s % cfg.save_interval === 0) await this.saveInBackground();
+            if (s % cfg.save_interval === 0 || (cfg.save_interval_unsharded && s % cfg.save_interval_unsharded === 0)) await this.saveInBackground();
             else if (cfg.save_interval_ephemeral && s % cfg.save_interval_ephemeral === 0) await this.saveInBackground({ ephemeral: true });
+            // A signal skips the eval (OLMo: not after a cancel) in one process; ranks must agree, so with
+            // several they evaluate and stop at the next agreed check.
+            if (this.evaluation?.due(s) && !(this.stopSignal && this.pg.size === 1)) await this.evaluate();
           }
         } finally {
           await loader.close();
@@ -411,6 +516,7 @@ export class Trainer extends EventEmitter {
       await this.checkpointer.flush();
       // Every rank returns only once rank 0's final checkpoint is on disk.
       await this.pg.barrier();
+      this.endSaved = true;
     } finally {
       // On an error (NaN, a failed save) still let a write in flight finish: the checkpoint it holds is
       // good, and the process must not exit with a half-written temp folder when it need not.
@@ -418,6 +524,7 @@ export class Trainer extends EventEmitter {
       detach();
       this.sinks?.close();
       this.indicesLog?.close();
+      this.lock?.release();
     }
     return {
       stoppedBy,
@@ -431,12 +538,20 @@ export class Trainer extends EventEmitter {
     };
   }
 
+  /** Runs the evaluators at the current step (OLMo's Trainer.eval); training resumes unchanged. */
+  private async evaluate(): Promise<void> {
+    this.optimizer.zeroGrad();
+    const r = await this.evaluation!.run(this.model, this.state.global_step, this.sinks);
+    this.emit('eval', this.state.global_step, r.metrics);
+  }
+
   private get skippedSteps(): number {
     return (this.state.skipped_steps as number | undefined) ?? 0;
   }
 
   /** A line for the operator: the console progress when there is one, else stderr. */
   private notice(message: string): void {
+    this.emit('notice', message);
     if (this.sinks?.console) this.sinks.console.info(message);
     else process.stderr.write(`olmo-ts: ${message}\n`);
   }
@@ -465,21 +580,29 @@ export class Trainer extends EventEmitter {
     return null;
   }
 
-  /** First SIGTERM/SIGINT: finish the step, checkpoint, stop. A second one exits at once. */
+  /**
+   * First SIGTERM/SIGINT/SIGHUP (a closed terminal or ssh session is a SIGHUP): finish the step,
+   * checkpoint, stop. A second one exits at once. A stop that ranks agreed on because another rank
+   * was signalled does not count as this process's first: its own copy of the same preemption often
+   * arrives a moment later. A signal after the run's end is saved (another rank exited first and
+   * Slurm stops the step) changes nothing.
+   */
   private installSignalHandlers(): () => void {
     const handler = (sig: NodeJS.Signals) => {
-      if (this.stopSignal) {
+      if (this.endSaved) return;
+      if (this.ownSignal) {
         process.stderr.write(`\nolmo-ts: second ${sig}, exiting now without a checkpoint\n`);
         process.exit(128 + (os.constants.signals[sig] ?? 15));
       }
+      this.ownSignal = true;
+      if (this.stopSignal) return; // already stopping for another rank's signal
       this.stopSignal = sig;
       this.notice(`${sig} received: finishing this step, then saving a checkpoint (send it again to exit at once)`);
     };
-    process.on('SIGTERM', handler);
-    process.on('SIGINT', handler);
+    const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
+    for (const s of signals) process.on(s, handler);
     return () => {
-      process.off('SIGTERM', handler);
-      process.off('SIGINT', handler);
+      for (const s of signals) process.off(s, handler);
     };
   }
 
@@ -490,13 +613,21 @@ export class Trainer extends EventEmitter {
 
   /** Frees the model and optimizer state. */
   close(): void {
+    this.lock?.release();
+    this.indicesLog?.close();
     this.dp?.close();
     if (this.ownsPg) this.pg?.close();
     void this.checkpointer?.close();
+    this.evaluation?.close();
     this.optimizer?.close();
     this.model?.dispose();
     this.dataset?.close();
   }
+}
+
+function firstNonFinite(perParam: Record<string, number>): [string, number] {
+  for (const [k, v] of Object.entries(perParam)) if (!Number.isFinite(v)) return [k.replace(/\.norm$/, ' norm'), v];
+  return ['optim/total_grad_norm', NaN];
 }
 
 /**
@@ -508,9 +639,4 @@ function defaultThreads(): number {
   if (Number.isInteger(omp) && omp > 0) return omp;
   const perNode = Number(process.env.LOCAL_WORLD_SIZE) || 1;
   return Math.max(1, Math.floor(os.cpus().length / perNode));
-}
-
-function firstNonFinite(perParam: Record<string, number>): [string, number] {
-  for (const [k, v] of Object.entries(perParam)) if (!Number.isFinite(v)) return [k.replace(/\.norm$/, ' norm'), v];
-  return ['optim/total_grad_norm', NaN];
 }

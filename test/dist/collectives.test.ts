@@ -80,7 +80,7 @@ test('launch environment: torchrun variables, Slurm variables and compressed nod
   assert.deepEqual(readLaunchEnv({}), { rank: 0, worldSize: 1, localRank: 0, localWorldSize: 1, nodeRank: 0, masterAddr: '127.0.0.1', masterPort: 29500, source: 'single' });
   const t = readLaunchEnv({ RANK: '5', WORLD_SIZE: '8', LOCAL_RANK: '1', LOCAL_WORLD_SIZE: '4', MASTER_ADDR: 'n0', MASTER_PORT: '1234' });
   assert.deepEqual(t, { rank: 5, worldSize: 8, localRank: 1, localWorldSize: 4, nodeRank: 1, masterAddr: 'n0', masterPort: 1234, source: 'torchrun' });
-  const s = readLaunchEnv({ SLURM_PROCID: '6', SLURM_NTASKS: '7', SLURM_LOCALID: '0', SLURM_NODEID: '3', SLURM_TASKS_PER_NODE: '2(x3),1', SLURM_JOB_NODELIST: 'nid[005-007,010]', SLURM_JOB_ID: '123456' });
+  const s = readLaunchEnv({ SLURM_PROCID: '6', SLURM_NTASKS: '7', SLURM_LOCALID: '0', SLURM_NODEID: '3', SLURM_TASKS_PER_NODE: '2(x3),1', SLURM_JOB_NODELIST: 'nid[005-007,010]', SLURM_JOB_ID: '123456', SLURM_STEP_ID: '0' });
   assert.deepEqual(s, { rank: 6, worldSize: 7, localRank: 0, localWorldSize: 1, nodeRank: 3, masterAddr: 'nid005', masterPort: 23456, source: 'slurm' });
   assert.deepEqual(expandHostlist('nid[005-007,010]'), ['nid005', 'nid006', 'nid007', 'nid010']);
   assert.deepEqual(expandHostlist('a[1-2]-ib[0-1],login'), ['a1-ib0', 'a1-ib1', 'a2-ib0', 'a2-ib1', 'login']);
@@ -90,4 +90,9 @@ test('launch environment: torchrun variables, Slurm variables and compressed nod
   assert.throws(() => readLaunchEnv({ RANK: '0' }), /WORLD_SIZE/);
   assert.throws(() => readLaunchEnv({ RANK: 'x', WORLD_SIZE: '2' }), /RANK=.*not a non-negative integer/);
   assert.throws(() => expandHostlist('nid[1-'), /unbalanced/);
+  // sbatch's script has SLURM_PROCID=0 and the job's SLURM_NTASKS but no job step: not a rank
+  const batch = { SLURM_PROCID: '0', SLURM_NTASKS: '2', SLURM_LOCALID: '0', SLURM_NODEID: '0', SLURM_TASKS_PER_NODE: '2', SLURM_JOB_NODELIST: 'n1', SLURM_JOB_ID: '7' };
+  assert.throws(() => readLaunchEnv(batch), /SLURM_STEP_ID: SLURM_NTASKS=2 but this is the job's batch script, not one of its tasks .*srun/);
+  assert.equal(readLaunchEnv({ ...batch, SLURM_NTASKS: '1', SLURM_TASKS_PER_NODE: '1' }).worldSize, 1); // a one-task job may train in its script
+  assert.equal(readLaunchEnv({ ...batch, SLURM_STEP_ID: '0' }).worldSize, 2);
 });

@@ -132,10 +132,10 @@ export interface TrainProcess {
 }
 
 /** Starts `node dist/cli/main.js train CONFIG --threads 1 --quiet ARGS...`. */
-export function startTrain(config: string, args: string[] = [], opts: { quiet?: boolean; timeoutMs?: number } = {}): TrainProcess {
+export function startTrain(config: string, args: string[] = [], opts: { quiet?: boolean; timeoutMs?: number; cwd?: string } = {}): TrainProcess {
   const argv = [CLI, 'train', config, '--threads', '1', ...(opts.quiet === false ? [] : ['--quiet']), ...args];
   const t0 = Date.now();
-  const child = spawn(process.execPath, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, OLMo_NONINTERACTIVE: '1' } });
+  const child = spawn(process.execPath, argv, { cwd: opts.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, OLMo_NONINTERACTIVE: '1' } });
   let stdout = '', stderr = '';
   child.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
   child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
@@ -150,7 +150,7 @@ export function startTrain(config: string, args: string[] = [], opts: { quiet?: 
 }
 
 /** Runs a train process to its end. */
-export function train(config: string, args: string[] = [], opts: { quiet?: boolean; timeoutMs?: number } = {}): Promise<RunResult> {
+export function train(config: string, args: string[] = [], opts: { quiet?: boolean; timeoutMs?: number; cwd?: string } = {}): Promise<RunResult> {
   return startTrain(config, args, opts).done;
 }
 

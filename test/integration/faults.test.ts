@@ -238,6 +238,8 @@ const BAD: BadCase[] = [
   { name: 'garbled manifest', damage: (ck) => fs.writeFileSync(path.join(ck, 'manifest.json'), '{"format": 1, "files": {'), error: /manifest\.json is unreadable/ },
   { name: 'future format', damage: (ck) => { const f = path.join(ck, 'manifest.json'); const m = JSON.parse(fs.readFileSync(f, 'utf8')); m.format = 99; fs.writeFileSync(f, JSON.stringify(m)); }, error: /has checkpoint format 99; this olmo-ts reads format 1/ },
   { name: 'invalid train.json (checksum consistent)', damage: (ck) => rewriteConsistently(ck, 'train.json', Buffer.from('{"global_step": 5,')), error: /train\.json is not valid JSON/ },
+  { name: 'train.json is null (checksum consistent)', damage: (ck) => rewriteConsistently(ck, 'train.json', Buffer.from('null')), error: /step5\/train\.json: is null, expected an object/ },
+  { name: 'a manifest with "files": null', damage: (ck) => { const f = path.join(ck, 'manifest.json'); const m = JSON.parse(fs.readFileSync(f, 'utf8')); m.files = null; fs.writeFileSync(f, JSON.stringify(m)); }, error: /step5\/manifest\.json: field "files" is null, expected an object/ },
   { name: 'wrong model shape (d_model 64)', damage: () => ['--model.d_model=64'], error: /'transformer\.wte\.weight' has shape \[256,32\] in the checkpoint but \[256,64\] in the model/ },
   { name: 'a different model (3 layers)', damage: () => ['--model.n_layers=3'], error: /the checkpoint has no weights for parameter 'transformer\.blocks\.2\./ },
   { name: 'wrong dtype (int32 weights)', damage: (ck) => rewriteConsistently(ck, 'model.safetensors', retypeTensor(path.join(ck, 'model.safetensors'), 'transformer.wte.weight', 'F32', 'I32')), error: /'transformer\.wte\.weight' is int32 in the checkpoint but float32 in the model/ },

@@ -2,8 +2,8 @@
 // tokens/s, MFU, elapsed, ETA) redrawn in place; elsewhere OLMo-style plain log blocks every
 // `console_log_interval` steps, so CI logs and `tee`d files stay greppable.
 import * as os from 'node:os';
-import { formatCount, formatDuration, formatFloat } from './format';
-import { METRIC, type Metrics, type MetricsSink, assertStep } from './metrics';
+import { formatCount, formatDuration, formatFloat, shortExp } from './format';
+import { METRIC, type Metrics, type MetricsSink, assertStep, learningRateMetric } from './metrics';
 
 /** The part of a stream the logger uses; `process.stdout` fits, and so does a test double. */
 export interface ConsoleStream {
@@ -59,6 +59,10 @@ export interface ProgressState {
   step: number;
   totalSteps?: number;
   loss?: number;
+  /** Learning rate (of the first parameter group). */
+  lr?: number;
+  /** Total gradient norm (before clipping). */
+  gradNorm?: number;
   tokensPerSecond?: number;
   mfuPercent?: number;
   elapsedSeconds?: number;
@@ -76,6 +80,8 @@ export function formatProgressLine(s: ProgressState, columns = 100): string {
     : `step ${s.step}`;
   const parts: string[] = [];
   if (s.loss !== undefined) parts.push(`loss ${formatFloat(s.loss)}`);
+  if (s.lr !== undefined) parts.push(`lr ${s.lr === 0 ? '0' : shortExp(s.lr).replace(/e([+-])0(\d)$/, 'e$1$2')}`);
+  if (s.gradNorm !== undefined) parts.push(`gnorm ${formatFloat(s.gradNorm)}`);
   if (s.tokensPerSecond !== undefined) parts.push(`${formatCount(s.tokensPerSecond)} tok/s`);
   if (s.mfuPercent !== undefined) parts.push(`MFU ${s.mfuPercent.toFixed(1)}%`);
   if (s.elapsedSeconds !== undefined || s.etaSeconds !== undefined) {
@@ -160,10 +166,14 @@ export class ConsoleLogger implements MetricsSink {
     }
     const state = this.progress(step, metrics, t);
     if (onInterval && this.interval > 1) {
-      // Keep a line in the scrollback every interval, like the plain mode's blocks.
+      // Keep a line in the scrollback every interval, like the plain mode's blocks; it is the
+      // current state too, so no live line is drawn under it (the final step would show twice).
       this.clearLine();
       this.stream.write(formatProgressLine(state, this.columns()) + '\n');
       this.lastLine = '';
+      this.pending = undefined;
+      this.lastDraw = t;
+      return;
     }
     if (t - this.lastDraw >= this.redrawMs || step === this.totalSteps || onInterval) this.draw(state, t);
     else this.pending = state;
@@ -203,7 +213,7 @@ export class ConsoleLogger implements MetricsSink {
       eta = 0;
     }
     return {
-      step, totalSteps: this.totalSteps, loss: m[METRIC.crossEntropyLoss],
+      step, totalSteps: this.totalSteps, loss: m[METRIC.crossEntropyLoss], lr: m[learningRateMetric(0)], gradNorm: m[METRIC.totalGradNorm],
       tokensPerSecond: m[METRIC.tokensPerSecond], mfuPercent: m[METRIC.mfuPercent],
       elapsedSeconds: elapsed, etaSeconds: eta,
     };

@@ -16,6 +16,13 @@ export function pyFloatRepr(v: number): string {
   return Number.isInteger(v) ? `${s}.0` : s;
 }
 
+/** `4.352e-06`: at most 4 significant digits, Python's two-digit exponent, no trailing zeros. */
+export function shortExp(v: number): string {
+  const [m, e] = v.toExponential(3).split('e') as [string, string];
+  const mant = m.includes('.') ? m.replace(/0+$/, '').replace(/\.$/, '') : m;
+  return `${mant}e${e.replace(/^([+-])(\d)$/, '$10$2')}`;
+}
+
 /** Thousands separators, like Python's `{:,d}`. */
 export function withCommas(n: number): string {
   const t = Math.trunc(n);
@@ -24,11 +31,13 @@ export function withCommas(n: number): string {
 }
 
 /**
- * OLMo's `format_float`: `str(v)` below 1e-4, `1,234` above 1000, then 1/2/3/4 decimals above
- * 100/10/1/else. Non-finite values print as Python prints them (`nan`, `inf`).
+ * OLMo's `format_float`: `1,234` above 1000, then 1/2/3/4 decimals above 100/10/1/else; below 1e-4
+ * OLMo prints Python's full `str(v)` (`4.351500000041142e-06`), olmo-ts 4 significant digits in the
+ * same notation (`4.352e-06`). Non-finite values print as Python prints them (`nan`, `inf`).
  */
 export function formatFloat(v: number): string {
   if (!Number.isFinite(v)) return pyFloatRepr(v);
+  if (v > 0 && v < 0.0001) return shortExp(v);
   if (v < 0.0001) return pyFloatRepr(v);
   if (v > 1000) return withCommas(v);
   if (v > 100) return v.toFixed(1);

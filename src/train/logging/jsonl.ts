@@ -169,13 +169,19 @@ export function readMetricsJsonl(target: string): MetricsLog {
 /**
  * A resumed run restarts from a checkpoint at an earlier step, so the file can hold steps
  * 1..130 then 101..200. Keeps, for each step, the record from the latest attempt: when the step
- * goes back to `s`, earlier records with step >= s are dropped.
+ * goes back to `s`, earlier records with step >= s are dropped. Consecutive lines of the same
+ * step (the training metrics, then the evaluators' at that step) merge into one record.
  */
 export function foldResumed(records: readonly MetricsRecord[]): MetricsRecord[] {
   const out: MetricsRecord[] = [];
-  for (const r of records) {
+  records.forEach((r, i) => {
+    const last = out[out.length - 1];
+    if (i > 0 && records[i - 1]!.step === r.step && last && last.step === r.step) {
+      out[out.length - 1] = { step: r.step, time: r.time, metrics: { ...last.metrics, ...r.metrics } };
+      return;
+    }
     while (out.length && out[out.length - 1]!.step >= r.step) out.pop();
     out.push(r);
-  }
+  });
   return out;
 }

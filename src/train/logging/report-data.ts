@@ -11,6 +11,8 @@ export interface SeriesSpec {
   /** `'y'` is the left axis, `'y2'` the right one. */
   axis: 'y' | 'y2';
   points: Array<[number, number | null]>;
+  /** Draw every point (eval curves: the steps the evaluators ran). */
+  markers?: boolean;
 }
 
 /** One chart of the report. */
@@ -37,6 +39,8 @@ export interface RunSummary {
   finalLoss?: number;
   minLoss?: number;
   finalPerplexity?: number;
+  /** The last value of the first (by name) eval/<name>/CrossEntropyLoss, when evaluators ran. */
+  finalEvalLoss?: { name: string; value: number };
   totalTokens?: number;
   /** Seconds between the first and the last logged line. */
   wallSeconds?: number;
@@ -118,9 +122,17 @@ export function buildReportData(records: readonly MetricsRecord[], meta: {
   const used = new Set<string>();
   const take = (name: string, label?: string, axis?: 'y' | 'y2') => { used.add(name); return series(name, label, axis); };
 
-  add({ id: 'loss', title: 'Training loss', yLabel: 'cross-entropy', y2Label: 'z-loss' },
-    take(METRIC.crossEntropyLoss, 'CrossEntropyLoss'), take(METRIC.zLoss, 'ZLoss', 'y2'));
-  add({ id: 'perplexity', title: 'Perplexity', yLabel: 'perplexity', yLog: true }, take(METRIC.perplexity, 'Perplexity'));
+  // Evaluators' curves (OLMo names eval/<name>/CrossEntropyLoss|Perplexity, eval/downstream/<task>_<metric>)
+  // go beside the training curves, drawn with a marker at each step they ran.
+  const names = metricNames(records).sort();
+  const evalCe = names.filter((n) => /^eval\/.+\/CrossEntropyLoss$/.test(n));
+  const evalSeries = (n: string) => { const sp = take(n, `eval: ${n.slice(5, n.lastIndexOf('/'))}`); if (sp) sp.markers = true; return sp; };
+  add({ id: 'loss', title: evalCe.length ? 'Loss (training and evaluation)' : 'Training loss', yLabel: 'cross-entropy', y2Label: 'z-loss' },
+    take(METRIC.crossEntropyLoss, 'CrossEntropyLoss'), ...evalCe.map(evalSeries), take(METRIC.zLoss, 'ZLoss', 'y2'));
+  add({ id: 'perplexity', title: 'Perplexity', yLabel: 'perplexity', yLog: true }, take(METRIC.perplexity, 'Perplexity'),
+    ...names.filter((n) => /^eval\/.+\/Perplexity$/.test(n)).map(evalSeries));
+  add({ id: 'downstream', title: 'Downstream evaluation', yLabel: 'score' },
+    ...names.filter((n) => n.startsWith('eval/downstream/')).map((n) => { const sp = take(n, n.slice('eval/downstream/'.length)); if (sp) sp.markers = true; return sp; }));
   const lrNames = metricNames(records).filter((n) => LEARNING_RATE_RE.test(n))
     .sort((a, b) => Number(LEARNING_RATE_RE.exec(a)![1]) - Number(LEARNING_RATE_RE.exec(b)![1]));
   add({ id: 'lr', title: 'Learning rate', yLabel: 'learning rate' },
@@ -167,6 +179,7 @@ export function buildReportData(records: readonly MetricsRecord[], meta: {
       finalLoss: last(finite(METRIC.crossEntropyLoss)),
       minLoss: losses.length ? Math.min(...losses) : undefined,
       finalPerplexity: last(finite(METRIC.perplexity)),
+      finalEvalLoss: evalCe.length ? ((v) => (v === undefined ? undefined : { name: evalCe[0]!.slice(5, -'/CrossEntropyLoss'.length), value: v }))(last(finite(evalCe[0]!))) : undefined,
       totalTokens: last(finite(METRIC.totalTokens)),
       wallSeconds: first && end ? end.time - first.time : undefined,
       startTime: first?.time,

@@ -84,6 +84,7 @@ export function summaryItems(s: RunSummary): Array<[string, string]> {
     ['Time', formatDuration(s.wallSeconds)],
     ['Tokens/s (device)', num(s.lastTokensPerSecond, formatCount)],
   ];
+  if (s.finalEvalLoss) items.splice(4, 0, [`Eval loss (${s.finalEvalLoss.name})`, s.finalEvalLoss.value.toFixed(4)]);
   if (s.lastMfuPercent !== undefined) items.push(['MFU', `${s.lastMfuPercent.toFixed(1)}%`]);
   if (s.startTime !== undefined) items.push(['Started', new Date(s.startTime * 1000).toISOString().replace('T', ' ').slice(0, 19) + ' UTC']);
   return items;
@@ -124,7 +125,8 @@ const PAGE_JS = `
         label: s.label, yAxisID: s.axis, borderColor: color, backgroundColor: color,
         data: s.points.map(function (p) { return { x: p[0], y: p[1] }; }),
         borderWidth: s.axis === 'y2' ? 1 : 1.6, borderDash: s.axis === 'y2' ? [5, 3] : [],
-        pointRadius: s.points.length > 60 ? 0 : 2, tension: 0, spanGaps: false,
+        pointRadius: s.markers ? 3 : s.points.length > 60 ? 0 : 2, pointStyle: s.markers ? 'rectRot' : 'circle',
+        tension: 0, spanGaps: false,
       };
     });
     var scales = {

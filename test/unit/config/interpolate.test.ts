@@ -64,7 +64,10 @@ test('references to keys the file leaves out see OLMo\'s defaults (as OmegaConf 
   assert.equal(c.eval_interval, 1000);
   assert.equal(c.run_name, 'ai2-llm-768');
   const raw = resolveRawConfig({ a: 1 }, [], { env: {} });
-  assert.deepEqual(raw, { a: 1 }); // defaults are not injected into the raw tree
+  // Defaults are not injected into the raw tree, except the run folder's (never the current folder).
+  assert.deepEqual(raw, { a: 1, save_folder: 'runs/run' });
+  assert.equal(resolveRawConfig({ run_name: 'x', a: '${save_folder}' }, [], { env: {} }).a, 'runs/x');
+  assert.equal(resolveRawConfig({ a: 1 }, [], { env: {}, configName: 'my-config' }).save_folder, 'runs/my-config');
 });
 
 function tmpTree(files: string[]): string {

@@ -81,7 +81,8 @@ test('the shipped CPU configs load and are small', () => {
     assert.ok(c.model.d_model <= 512 && c.model.n_layers <= 8, `${f} is a CPU-sized model`);
     assert.equal(c.precision, 'amp_bf16', f);
     assert.equal(c.save_folder, `runs/${c.run_name}`, f);
-    assert.deepEqual(c.data.paths, ['data/brown-gpt2/part-0-00000.npy'], f);
+    assert.deepEqual(c.data.paths, ['data/brown-gpt2'], f); // the folder `prepare-data --brown -o data/brown-gpt2` writes
+    assert.equal(c.model.layer_norm_with_affine, false, `${f}: exportable to HF OlmoForCausalLM`);
   }
 });
 
@@ -102,7 +103,8 @@ test('an empty config is all of OLMo\'s defaults', () => {
   assert.equal(c.scheduler.t_warmup, 100);
   assert.equal(c.global_train_batch_size, 512);
   assert.equal(c.device_train_microbatch_size, 16);
-  assert.equal(c.save_folder, './');
+  assert.equal(c.save_folder, 'runs/run'); // OLMo's is "./": olmo-ts never writes a run into the current folder
+  assert.equal(parseTrainConfig({ run_name: 'abc' }).save_folder, 'runs/abc');
   assert.equal(c.wandb, null);
   assert.equal(c.precision, null);
   assert.equal(c.sharded_checkpointer, 'torch_legacy');

@@ -54,7 +54,7 @@ test('CLI prepare-data -> trainer loader -> inspect-data shows the same instance
 
   const out = cli(['inspect-data', '2', '--run', run, '--max-chars', '40']);
   assert.equal(out.status, 0, out.stderr);
-  assert.match(out.stdout, /^\[step=2, rank=0, example=0\] index=0 file=.*part-00000\.npy tokens=0:64\n {2}documents: [0-9a-f]{64}-1 \(.*c4-sample\.01\.json\.gz:1\)\n"The woman who died after falling from a \.\.\."/);
+  assert.match(out.stdout, /^\[step=2, epoch=0, rank=0, example=0\] index=0 file=.*part-00000\.npy tokens=0:64\n {2}documents: [0-9a-f]{64}-1 \(.*c4-sample\.01\.json\.gz:1\)\n"The woman who died after falling from a \.\.\."/);
 });
 
 test('CLI errors are one clear line', () => {

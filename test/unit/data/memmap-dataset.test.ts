@@ -84,7 +84,9 @@ test('DataConfig: paths give {path}, datasets give sorted {label}; folders and g
   const globbed = buildMemmapDataset({ paths: [path.join(dir, '*.npy')] }, { maxSequenceLength: T, includeInstanceMetadata: false });
   assert.deepEqual(globbed.paths, [a, b, c]);
   assert.equal(globbed.get(0).metadata, undefined);
-  assert.deepEqual(buildMemmapDataset({ paths: [dir] }, { maxSequenceLength: T }).paths, [a, b, c]);
+  // A folder is prepare-data output, listed by its manifest; a plain folder of .npy files is refused
+  // (name its files or a glob), so an unfinished prepare-data folder is never taken as data.
+  assert.throws(() => buildMemmapDataset({ paths: [dir] }, { maxSequenceLength: T }), /folder .* has no manifest\.json, so it is not prepare-data output; name its token files instead \(a list, or a glob such as ".*\*\.npy"\)/);
 });
 
 test('misuse: each bad dataset or config gets a specific error naming the key or file', () => {

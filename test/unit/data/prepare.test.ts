@@ -129,7 +129,7 @@ test('tokenizer choice is validated: EOS mix-up, dtype too small, unknown names'
   await assert.rejects(loadTokenizer({ identifier: OLMO_TOKENIZER, padTokenId: 500 }), /model\.pad_token_id: id 500 is .* not a special token/);
   await assert.rejects(loadTokenizer('allenai/eleuther-ai-gpt-neox-20b-pii-special'), /tokenizer\.identifier: tokenizer "allenai\/eleuther-ai-gpt-neox-20b-pii-special" is neither a tokenizer\.json file nor one of gpt2, cl100k/);
   const out = tmpDir();
-  await assert.rejects(prepareData({ inputs: [C4], output: out, tokenizer: { identifier: 'cl100k' }, workers: 0 }), /dtype: cl100k has 100277 ids, more than uint16 holds; use --dtype uint32/);
+  await assert.rejects(prepareData({ inputs: [C4], output: out, tokenizer: { identifier: 'cl100k' }, dtype: 'uint16', workers: 0 }), /dtype: cl100k has 100277 ids, more than uint16 holds; use --dtype uint32/);
 });
 
 function badInputs(dir: string): Record<string, string> {

@@ -40,7 +40,7 @@ test('report data: one chart per curve with every logged point, summary from the
   }
 });
 
-test('report data: NaN becomes a gap, resumed steps fold, unknown metrics get their own chart, no config ok', () => {
+test('report data: NaN becomes a gap, resumed steps fold, eval curves join the training charts, other metrics get their own chart, no config ok', () => {
   const { dir, cleanup } = tempDir();
   try {
     const lines = [
@@ -48,13 +48,13 @@ test('report data: NaN becomes a gap, resumed steps fold, unknown metrics get th
       { step: 2, time: 11, 'train/CrossEntropyLoss': 'NaN', 'eval/c4/Perplexity': 30 },
       { step: 3, time: 12, 'train/CrossEntropyLoss': 9 },
       { step: 2, time: 20, 'train/CrossEntropyLoss': 4.5 }, // resumed from the step-1 checkpoint
-      { step: 3, time: 21, 'train/CrossEntropyLoss': 4, 'eval/c4/Perplexity': 20 },
+      { step: 3, time: 21, 'train/CrossEntropyLoss': 4, 'eval/c4/Perplexity': 20, 'System/Peak GPU Memory (MB)': 7 },
     ];
     fs.writeFileSync(path.join(dir, 'metrics.jsonl'), lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
     const d = loadReportData(dir);
     assert.deepEqual(d.charts.find((c) => c.id === 'loss')!.series[0]!.points, [[1, 5], [2, 4.5], [3, 4]]);
-    assert.deepEqual(d.charts.map((c) => c.id), ['loss', 'extra-eval-c4']);
-    assert.deepEqual(d.charts[1]!.series[0]!.points, [[3, 20]]);
+    assert.deepEqual(d.charts.map((c) => c.id), ['loss', 'perplexity', 'extra-System'], 'other metrics get a chart per prefix');
+    assert.deepEqual(d.charts[1]!.series.map((x) => [x.label, x.markers, x.points]), [['eval: c4', true, [[3, 20]]]], 'eval perplexity beside training perplexity');
     assert.equal(d.summary.runName, path.basename(dir));
     assert.equal(d.configText, undefined);
     fs.writeFileSync(path.join(dir, 'metrics.jsonl'), '{"step":1,"time":1,"train/CrossEntropyLoss":"NaN"}\n{"step":2,"time":2,"train/CrossEntropyLoss":3}\n');

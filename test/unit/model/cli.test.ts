@@ -54,10 +54,13 @@ test('convert: a model HF cannot express fails with the offending key', () => {
   const model = new OLMo(tinyConfig({ block_type: 'parallel', rope: true }));
   model.save(src);
   model.dispose();
-  const r = cli('convert', src, path.join(tmp(), 'hf'), '--to', 'hf');
+  const out = path.join(tmp(), 'hf');
+  const r = cli('convert', src, out, '--to', 'hf');
   assert.equal(r.code, 1);
   assert.match(r.err, /model\.block_type: got "parallel"/);
-  assert.match(cli('convert', src, tmp(), '--to', 'onnx').err, /--to: got "onnx"/);
+  assert.match(r.err, /A model exports when trained with model\.block_type: sequential/);
+  assert.ok(!fs.existsSync(out), 'nothing written for a model HF cannot express');
+  assert.match(cli('convert', src, tmp(), '--to', 'onnx').err, /option '--to <format>' argument 'onnx' is invalid\. Allowed choices are hf, olmo/);
 });
 
 test('generate: --prompt-ids --ids prints what model.generate returns (greedy and seeded sampling)', () => {
@@ -91,4 +94,54 @@ test('generate: --prompt text with a tokenizer prints the prompt and its continu
   assert.equal(r.code, 0, r.err);
   assert.ok(r.out.startsWith('The capital of France is'), r.out);
   assert.ok(r.out.length > 'The capital of France is'.length + 1, 'some text was generated');
+});
+
+test('convert: --to defaults to the other format, and --verify passes for llama blocks (compared in the HF layout)', () => {
+  manualSeed(3);
+  const src = tmp();
+  const model = new OLMo(tinyConfig({ rope: true, include_bias: false, layer_norm_with_affine: false, block_type: 'llama', init_std: 0.2 }));
+  model.save(src);
+  model.dispose();
+  const hf = path.join(tmp(), 'hf');
+  let r = cli('convert', src, hf, '--verify');
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /wrote an HF OlmoForCausalLM .* \(verified\)/);
+  r = cli('convert', hf, path.join(tmp(), 'olmo'), '--verify');
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /wrote an OLMo checkpoint .* \(verified\)/);
+});
+
+test('generate: a run folder follows `latest`, and the tokenizer comes from the checkpoint\'s config', () => {
+  manualSeed(4);
+  const run = tmp();
+  const model = new OLMo(tinyConfig({ rope: true, vocab_size: 50257, embedding_size: 50304, eos_token_id: 50256, pad_token_id: 50256 })); // GPT-2's ids
+  model.save(path.join(run, 'step3'));
+  fs.appendFileSync(path.join(run, 'step3', 'config.yaml'), 'tokenizer:\n  identifier: gpt2\n');
+  fs.symlinkSync('step3', path.join(run, 'latest'));
+  const want = model.generate([1, 2], { maxNewTokens: 3, eosTokenId: null })[0]!;
+  model.dispose();
+  const ids = cli('generate', '--checkpoint', run, '--prompt-ids', '1,2', '--max-new-tokens', '3', '--ids');
+  assert.equal(ids.code, 0, ids.err);
+  assert.deepEqual(JSON.parse(ids.out), want.slice(0, JSON.parse(ids.out).length));
+  const text = cli('generate', '--checkpoint', run, '--prompt-ids', '1,2', '--max-new-tokens', '3');
+  assert.equal(text.code, 0, text.err); // decoded with gpt2, named by step3/config.yaml
+  assert.match(text.out, /^"#/);
+  fs.rmSync(path.join(run, 'latest'));
+  assert.match(cli('generate', '--checkpoint', run, '--prompt-ids', '1').err, /is a run folder without a `latest` checkpoint link: give one of its checkpoints, e\.g\. .*step3/);
+  assert.match(cli('generate', '--checkpoint', tmp(), '--prompt-ids', '1').err, /holds no model: expected model\.safetensors/);
+});
+
+test('generate: bad numbers are refused by the option that carries them', () => {
+  const bad: [string[], RegExp][] = [
+    [['--temperature', 'nan'], /option '--temperature <t>' argument 'nan' is invalid/],
+    [['--temperature', '-1'], /option '--temperature <t>' argument '-1' is invalid/],
+    [['--top-p', '0'], /option '--top-p <p>' argument '0' is invalid/],
+    [['--max-new-tokens', '1e12'], /option '--max-new-tokens <n>' argument '1e12' is invalid\. expected an integer from 0 to 1000000/],
+    [['--seed', '-1'], /option '--seed <n>' argument '-1' is invalid/],
+  ];
+  for (const [args, re] of bad) {
+    const r = cli('generate', '--checkpoint', '/nonexistent', '--prompt-ids', '1', ...args);
+    assert.equal(r.code, 1, args.join(' '));
+    assert.match(r.err, re, args.join(' '));
+  }
 });

@@ -2,12 +2,13 @@
 // checkpoints, overwrite protection, a disk-full failure that leaves the previous checkpoint
 // intact, and a table of damaged checkpoints that each get a specific CheckpointError.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { Tensor, keep, randn, tensor, tidy } from '../../../src';
-import { CheckpointError, Checkpointer, CheckpointPayload, WriteFs, disposeCheckpoint, latestCheckpoint, listCheckpoints, loadCheckpoint } from '../../../src/train/checkpoint';
+import { Tensor, getRngState, keep, randn, tensor, tidy } from '../../../src';
+import { CheckpointError, Checkpointer, CheckpointPayload, WriteFs, disposeCheckpoint, findResumePoint, latestCheckpoint, listCheckpoints, loadCheckpoint } from '../../../src/train/checkpoint';
 
 function payload(step: number): CheckpointPayload {
   const w = keep(tidy(() => randn([3, 4]).add(step)));
@@ -15,7 +16,7 @@ function payload(step: number): CheckpointPayload {
   return {
     model: new Map<string, Tensor>([['transformer.wte.weight', w]]),
     optimizer: { tensors: { exp_avg: { 'transformer.wte.weight': m } }, values: { step: { 'transformer.wte.weight': step }, grad_norm_exp_avg: {}, groups: [{ lr: 1e-3, initial_lr: 1e-3, weight_decay: 0 }] } },
-    trainer: { global_step: step, global_train_examples_seen_this_epoch: step * 4, global_train_tokens_seen: step * 64, epoch: 0, rng: { cpu: 'AAAA' } },
+    trainer: { global_step: step, global_train_examples_seen_this_epoch: step * 4, global_train_tokens_seen: step * 64, epoch: 0, rng: { cpu: Buffer.from(getRngState()).toString('base64') } },
     configYaml: 'run_name: test\n',
   };
 }
@@ -95,7 +96,31 @@ test('disk full while saving: a specific error, the previous checkpoint intact, 
   free(p1); free(p2);
 });
 
+/** Replaces a checkpoint file and its manifest entry, so the checksums pass and only the content is wrong. */
+function rewrite(dir: string, file: string, text: string): void {
+  const data = Buffer.from(text);
+  fs.writeFileSync(path.join(dir, file), data);
+  const mf = path.join(dir, 'manifest.json');
+  const m = JSON.parse(fs.readFileSync(mf, 'utf8'));
+  m.files[file] = { bytes: data.byteLength, sha256: createHash('sha256').update(data).digest('hex') };
+  fs.writeFileSync(mf, JSON.stringify(m));
+}
+const editJson = (dir: string, file: string, edit: (j: Record<string, any>) => unknown): void => {
+  const j = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8'));
+  const out = edit(j);
+  rewrite(dir, file, JSON.stringify(out === undefined ? j : out));
+};
+
 const DAMAGE: [string, (d: string) => void, RegExp][] = [
+  // Valid checksums, invalid content: each names the file and the field.
+  ['train.json is {}', (d) => rewrite(d, 'train.json', '{}'), /train\.json: field "global_step" is undefined, expected an integer >= 0/],
+  ['train.json is null', (d) => rewrite(d, 'train.json', 'null'), /train\.json: is null, expected an object/],
+  ['a non-numeric global_step', (d) => editJson(d, 'train.json', (j) => { j.global_step = 'five'; }), /train\.json: field "global_step" is "five", expected an integer >= 0/],
+  ['a short RNG state', (d) => editJson(d, 'train.json', (j) => { j.rng.cpu = 'AAAA'; }), /train\.json: field "rng\.cpu" is "3 bytes", expected a CPU generator state of \d+ bytes/],
+  ['an RNG state that is not base64', (d) => editJson(d, 'train.json', (j) => { j.rng.cpu = '%%%%'; }), /train\.json: field "rng\.cpu" is "%%%%", expected a base64 random-generator state/],
+  ['a manifest with "files": null', (d) => { const f = path.join(d, 'manifest.json'); const m = JSON.parse(fs.readFileSync(f, 'utf8')); m.files = null; fs.writeFileSync(f, JSON.stringify(m)); }, /manifest\.json: field "files" is null, expected an object/],
+  ['optim.json without step counts', (d) => editJson(d, 'optim.json', (j) => { j.step = null; }), /optim\.json: field "step" is null, expected an object/],
+  ['train.json of another step', (d) => editJson(d, 'train.json', (j) => { j.global_step = 9; }), /step3 is not the checkpoint of step 3: its manifest says step 3 and its train\.json global_step 9/],
   ['a truncated model file', (d) => fs.truncateSync(path.join(d, 'model.safetensors'), 100), /model.safetensors is truncated or padded: 100 bytes/],
   ['a flipped byte', (d) => { const f = path.join(d, 'optim.safetensors'); const b = fs.readFileSync(f); b[b.length - 3] ^= 0xff; fs.writeFileSync(f, b); }, /optim.safetensors is corrupted: its SHA-256 does not match/],
   ['a deleted file', (d) => fs.rmSync(path.join(d, 'train.json')), /train.json is missing from the checkpoint/],
@@ -117,6 +142,38 @@ for (const [what, damage, msg] of DAMAGE) {
     });
   });
 }
+
+test('a copied checkpoint folder is not the step its name says; `latest` decides what a run folder resumes', async () => {
+  const dir = tmpdir();
+  const ck = new Checkpointer(dir);
+  for (const s of [5, 10]) { const p = payload(s); await ck.save(s, p); free(p); }
+  fs.cpSync(path.join(dir, 'step5'), path.join(dir, 'step999'), { recursive: true });
+  await assert.rejects(loadCheckpoint(path.join(dir, 'step999')), /step999 is not the checkpoint of step 999: its manifest says step 5 and its train\.json global_step 5/);
+  assert.equal(latestCheckpoint(dir), path.join(dir, 'step10'), 'latest, not the highest number');
+  const p = findResumePoint(dir);
+  assert.match(p.notes.join('\n'), /ignoring .*step999: .*is not the checkpoint of step 999/);
+  fs.rmSync(path.join(dir, 'latest'));
+  fs.symlinkSync('step5', path.join(dir, 'latest'));
+  assert.equal(latestCheckpoint(dir), path.join(dir, 'step5'), 'step10 has no run_id in this payload: `latest` is taken as it is');
+  fs.rmSync(path.join(dir, 'latest'));
+  assert.equal(latestCheckpoint(dir), path.join(dir, 'step10'), 'no `latest`: the newest consistent checkpoint');
+  fs.mkdirSync(path.join(dir, 'latest'));
+  assert.throws(() => latestCheckpoint(dir), /latest is a folder, not a link to a checkpoint/);
+  // Pruning never counts folders beyond the one just written (another run's, or a copy).
+  fs.rmSync(path.join(dir, 'latest'), { recursive: true });
+  const keep1 = new Checkpointer(dir, { keep: 1, overwrite: true });
+  const p11 = payload(11);
+  await keep1.save(11, p11);
+  free(p11);
+  assert.deepEqual(listCheckpoints(dir).map((c) => c.step), [11, 999]);
+});
+
+test('save_interval_unsharded checkpoints are kept by their own count', async () => {
+  const dir = tmpdir();
+  const ck = new Checkpointer(dir, { keep: 1, unshardedInterval: 4, keepUnsharded: 2 });
+  for (const s of [2, 4, 6, 8, 10, 12, 14]) { const p = payload(s); await ck.save(s, p); free(p); }
+  assert.deepEqual(listCheckpoints(dir).map((c) => c.step), [8, 12, 14]);
+});
 
 test('a missing path is a clear error', async () => {
   await assert.rejects(loadCheckpoint('/nonexistent/run'), /checkpoint path \/nonexistent\/run does not exist/);
