@@ -22,7 +22,7 @@ suite=trixie
 
 packages_for() {
   case "$1" in
-    torch2) echo "libtorch-dev python3-torch libgloo-dev cmake g++ make ninja-build libopenblas0-pthread python3-numpy python3-protobuf python3-crc32c" ;;
+    torch2) echo "libtorch-dev python3-torch libgloo-dev cmake g++ make ninja-build libopenblas0-pthread python3-numpy python3-protobuf python3-crc32c git" ;;
     # nvidia-cudnn is satisfied by a stand-in (see make_cudnn_standin); cuDNN is not needed to compile.
     # libgloo-cuda-dev: libtorch-cuda's Gloo (libgloo-dev's libgloo0 conflicts with it)
     cuda) echo "libtorch-cuda-dev nvidia-cuda-toolkit libgloo-cuda-dev libnccl-dev cmake g++ make ninja-build" ;;
@@ -134,11 +134,14 @@ run() {
   while IFS='=' read -r k v; do
     case "$k" in OLMO_TS_*|CI|ONEDNN_*|DNNL_*|ATEN_CPU_CAPABILITY|OPENBLAS_*|OMP_NUM_THREADS) envs+=("$k=$v") ;; esac
   done < <(env)
-  local node_bin rc=0
+  local node_bin rc=0 gitdir=""
   node_bin="$(readlink -f "$(command -v node)")"
+  # a worktree's git folder lives outside it (tests run `git ls-files`): mount it too, read-only
+  gitdir="$(git -C "$checkout" rev-parse --path-format=absolute --git-common-dir 2>/dev/null || true)"
+  [[ -n "$gitdir" && "$gitdir" != "$checkout"/* ]] || gitdir=""
   as_root unshare --mount --propagation private bash -c '
     set -e
-    R=$1 W=$2 T=$3 N=$4; shift 4
+    R=$1 W=$2 T=$3 N=$4 G=$5; shift 5
     # a writable overlay over the cached root: writes (mount points, /tmp, caches) land in $T and
     # vanish afterwards, the shared root stays as it was made
     mkdir -p "$T/upper" "$T/work" "$T/merged"
@@ -152,6 +155,7 @@ run() {
     mkdir -p "$M$W" "$M/tmp/home" "$M/usr/local/bin" "$M/.host"
     chmod 1777 "$M/tmp"
     mount --bind "$W" "$M$W"
+    if [ -n "$G" ]; then mkdir -p "$M$G"; mount --bind "$G" "$M$G"; mount -o remount,bind,ro "$M$G"; fi
     touch "$M/usr/local/bin/node"
     mount --bind "$N" "$M/usr/local/bin/node"
     cd "$M"
@@ -159,7 +163,7 @@ run() {
     umount -l /.host
     cd "$W"
     exec env -i "$@"
-  ' _ "$dest" "$checkout" "$tmp" "$node_bin" "${envs[@]}" bash -c "$*" || rc=$?
+  ' _ "$dest" "$checkout" "$tmp" "$node_bin" "$gitdir" "${envs[@]}" bash -c "$*" || rc=$?
   as_root rm -rf "$tmp"
   return $rc
 }
