@@ -81,7 +81,7 @@ create() {
   local t0=$SECONDS mir
   mir="$(mirror)"
   echo "debian-root.sh: creating the $name root ($suite from $mir) in $dest"
-  as_root rm -rf "$new"
+  as_root rm -rf "$dest".new.*  # what an interrupted creation left (we hold the lock: no one else creates)
   local include
   include="$(packages_for "$name" | tr ' ' ',')"
   if [[ "$name" == cuda ]]; then
@@ -113,7 +113,8 @@ ensure() {
   packages_for "$name" >/dev/null
   dest="$(root_path "$name")"
   mkdir -p "$(dirname "$dest")"
-  # one creator at a time across checkouts; users of an existing root do not wait
+  # one creator at a time across checkouts; a creator also waits for runs that use the old root
+  # (they hold the lock shared, see run)
   exec 9>"$dest.lock"
   flock -x 9
   if [[ ! -f "$dest/.olmo-ts-root" || "$(cat "$dest/.olmo-ts-root")" != "$(stamp_of "$name")" ]]; then
@@ -128,7 +129,11 @@ run() {
   local dest tmp
   dest="$(root_path "$name")"
   [[ -f "$dest/.olmo-ts-root" ]] || { echo "debian-root.sh: no $name root; run: scripts/debian-root.sh ensure $name" >&2; exit 1; }
+  # shared: several runs at once are fine, but the root is not replaced under them
+  exec 8>"$dest.lock"
+  flock -s 8
   tmp="$(mktemp -d "${TMPDIR:-/tmp}/olmo-ts-$name.XXXXXX")"
+  trap 'as_root rm -rf "$tmp"' EXIT
   # pass OLMo-ts settings and CPU-dispatch knobs through; everything else starts clean
   local envs=(PATH=/usr/local/bin:/usr/bin:/bin HOME=/tmp/home LANG=C.UTF-8 TMPDIR=/tmp)
   while IFS='=' read -r k v; do
@@ -164,7 +169,6 @@ run() {
     cd "$W"
     exec env -i "$@"
   ' _ "$dest" "$checkout" "$tmp" "$node_bin" "$gitdir" "${envs[@]}" bash -c "$*" || rc=$?
-  as_root rm -rf "$tmp"
   return $rc
 }
 
