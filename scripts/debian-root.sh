@@ -126,14 +126,14 @@ ensure() {
 # run <name> <bash command>: inside the root, in this checkout (mounted at the same path).
 run() {
   local name="$1"; shift
-  local dest tmp
+  local dest
   dest="$(root_path "$name")"
   [[ -f "$dest/.olmo-ts-root" ]] || { echo "debian-root.sh: no $name root; run: scripts/debian-root.sh ensure $name" >&2; exit 1; }
   # shared: several runs at once are fine, but the root is not replaced under them
   exec 8>"$dest.lock"
   flock -s 8
-  tmp="$(mktemp -d "${TMPDIR:-/tmp}/olmo-ts-$name.XXXXXX")"
-  trap 'as_root rm -rf "$tmp"' EXIT
+  run_tmp="$(mktemp -d "${TMPDIR:-/tmp}/olmo-ts-$name.XXXXXX")"  # global: the EXIT trap reads it
+  trap 'as_root rm -rf "$run_tmp"' EXIT
   # pass OLMo-ts settings and CPU-dispatch knobs through; everything else starts clean
   local envs=(PATH=/usr/local/bin:/usr/bin:/bin HOME=/tmp/home LANG=C.UTF-8 TMPDIR=/tmp)
   while IFS='=' read -r k v; do
@@ -168,7 +168,7 @@ run() {
     umount -l /.host
     cd "$W"
     exec env -i "$@"
-  ' _ "$dest" "$checkout" "$tmp" "$node_bin" "$gitdir" "${envs[@]}" bash -c "$*" || rc=$?
+  ' _ "$dest" "$checkout" "$run_tmp" "$node_bin" "$gitdir" "${envs[@]}" bash -c "$*" || rc=$?
   return $rc
 }
 
