@@ -133,6 +133,7 @@ export interface NativeBinding {
   scaleGrads(params: Id[], coefs: Float64Array): void;
   firstNonFinite(ids: Id[]): number;
   // CPU caching allocator (native/cpu_cache.cc)
+  blasNumThreads(): number;
   cpuCacheStats(): { enabled: boolean; cachedBytes: number; hits: number; misses: number };
   cpuCacheTrim(): void;
   // c10d: stores, process groups, collectives (native/dist.cc). Collectives return work handles;
