@@ -26,10 +26,10 @@ bash scripts/debian-root.sh run cuda '
   node scripts/build-native.js > /tmp/build.log 2>&1 || { grep -E "error|Error" /tmp/build.log | head -40; tail -20 /tmp/build.log; exit 1; }
   grep -E "^(olmo-ts|-- olmo-ts|-- Found CUDA|-- Caffe2: CUDA|.*USE_CUDNN)" /tmp/build.log || true
   # the build must really be the CUDA one, with NCCL: otherwise this check proves nothing
-  grep -q "olmo-ts: CUDA build" /tmp/build.log || { echo "check-cuda-build: libtorch was not found as a CUDA build" >&2; exit 1; }
-  grep -q "NCCL 1" /tmp/build.log || { echo "check-cuda-build: nccl.h not found: the NCCL process group was not compiled" >&2; exit 1; }
-  grep -q "OLMO_TORCH_CUDA=1" build-cuda/build.ninja build-cuda/CMakeFiles/olmo_native.dir/flags.make 2>/dev/null ||
-    { echo "check-cuda-build: OLMO_TORCH_CUDA is not defined for the addon" >&2; exit 1; }
+  # (read from the build files: an incremental build does not print the configure messages)
+  flags="$(cat build-cuda/build.ninja build-cuda/CMakeFiles/olmo_native.dir/flags.make 2>/dev/null || true)"
+  grep -q "OLMO_TORCH_CUDA=1" <<<"$flags" || { echo "check-cuda-build: libtorch was not found as a CUDA build (no OLMO_TORCH_CUDA)" >&2; exit 1; }
+  grep -q "OLMO_C10D_NCCL=1" <<<"$flags" || { echo "check-cuda-build: nccl.h not found: the NCCL process group was not compiled" >&2; exit 1; }
   cmake --build build-cuda --target olmo_header_probe > /tmp/probe.log 2>&1 || { tail -40 /tmp/probe.log; exit 1; }
   echo "check-cuda-build: CUDA addon linked: $(ls -la build-cuda/Release/olmo_native.node | awk "{print \$5}") bytes; CUDA/NCCL header probe compiled"
 ' || rc=$?
