@@ -31,10 +31,10 @@ async function allreduce(sizesMb: number[], iters: number): Promise<Record<strin
   return out;
 }
 
-async function train(job: { config: string; overrides: string[]; warmup: number; steps: number; overlap: boolean; threads: number }): Promise<Record<string, number>> {
+async function train(job: { config: string; overrides: string[]; warmup: number; steps: number; overlap: boolean; prefetch: boolean; threads: number }): Promise<Record<string, number>> {
   const cfg = loadTrainConfig(job.config, job.overrides);
   setNumThreads(job.threads);
-  const trainer = new Trainer(cfg, { console: false, autoResume: false, numThreads: job.threads, overlapGradReduce: job.overlap });
+  const trainer = new Trainer(cfg, { console: false, autoResume: false, numThreads: job.threads, overlapGradReduce: job.overlap, fsdpForwardPrefetch: job.prefetch });
   const times: number[] = [];
   let last = 0;
   trainer.on('step', (step: number) => {

@@ -1,8 +1,8 @@
 // Multi-process cost on CPU (Gloo over loopback), side by side with PyTorch:
 //  1. all-reduce time and bandwidth for a few sizes, olmo-ts vs torch.distributed (2 ranks);
 //  2. the real Trainer's step time at world size 1 vs 2 with the same per-rank batch and threads
-//     (so ideal data parallelism costs nothing), with the gradient all-reduce after backward or
-//     overlapped with it, and the bytes each step all-reduces.
+//     (so ideal data parallelism costs nothing): NO_SHARD with the gradient all-reduce after
+//     backward or overlapped with it, and FSDP's strategies (with and without forward prefetch).
 // Rounds are interleaved and medians reported.
 //
 //   npm run bench:dist [-- --config=configs/small-cpu.yaml --batch=4 --steps=6 --warmup=2 --rounds=3]
@@ -75,23 +75,28 @@ async function main(): Promise<void> {
     console.log(`${String(s).padStart(7)}   ${a.toFixed(1).padStart(10)}   ${b.toFixed(1).padStart(10)}   ${(a / b).toFixed(2).padStart(5)}   ${gbs(s, a).padStart(12)}   ${gbs(s, b).padStart(12)}`);
   }
 
-  // 2. training steps, same per-rank batch and one thread per rank
+  // 2. training steps, same per-rank batch and one thread per rank; NO_SHARD and FSDP's strategies
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'olmo-bench-dist-'));
   const tokens = path.join(dir, 'tokens.npy');
   writeTokensFile(tokens, 64 * 512 * 256, 50257);
-  const variants = [
-    { name: 'world 1', ws: 1, overlap: false },
-    { name: 'world 2', ws: 2, overlap: false },
-    { name: 'world 2, overlapped all-reduce', ws: 2, overlap: true },
+  const variants: { name: string; ws: number; overlap?: boolean; fsdp?: string[]; prefetch?: boolean }[] = [
+    { name: 'world 1', ws: 1 },
+    { name: 'world 2 NO_SHARD (DDP)', ws: 2, fsdp: ['NO_SHARD'] },
+    { name: 'world 2 NO_SHARD, overlapped all-reduce', ws: 2, overlap: true, fsdp: ['NO_SHARD'] },
+    { name: 'world 2 FULL_SHARD by_block', ws: 2, fsdp: ['FULL_SHARD', 'by_block'] },
+    { name: 'world 2 FULL_SHARD by_block, no fwd prefetch', ws: 2, fsdp: ['FULL_SHARD', 'by_block'], prefetch: false },
+    { name: 'world 2 FULL_SHARD (one unit)', ws: 2, fsdp: ['FULL_SHARD', 'null'] },
+    { name: 'world 2 SHARD_GRAD_OP by_block', ws: 2, fsdp: ['SHARD_GRAD_OP', 'by_block'] },
   ];
   const times: Record<string, number[]> = {};
   let info: Record<string, number> = {};
   for (let r = 0; r < rounds; r++) {
     for (const v of variants) {
+      const fsdp = v.fsdp ? [`--fsdp.sharding_strategy=${v.fsdp[0]}`, ...(v.fsdp[1] ? [`--fsdp.wrapping_strategy=${v.fsdp[1]}`] : [])] : [];
       const job = JSON.stringify({
-        config, warmup, steps, overlap: v.overlap, threads: 1,
-        overrides: [`--save_folder=${path.join(dir, `run-${r}-${v.ws}-${v.overlap}`)}`, `--data.paths=[${tokens}]`, `--global_train_batch_size=${batch * v.ws}`,
-          `--device_train_microbatch_size=${batch}`, `--max_duration=${warmup + steps}`, '--save_interval=100000', '--save_data_indices=false', '--eval_interval=100000'],
+        config, warmup, steps, overlap: v.overlap ?? false, prefetch: v.prefetch ?? true, threads: 1,
+        overrides: [`--save_folder=${path.join(dir, `run-${r}-${variants.indexOf(v)}`)}`, `--data.paths=[${tokens}]`, `--global_train_batch_size=${batch * v.ws}`,
+          `--device_train_microbatch_size=${batch}`, `--max_duration=${warmup + steps}`, '--save_interval=100000', '--save_data_indices=false', '--evaluators=[]', ...fsdp],
       });
       const res = await ranks(v.ws, (out) => [process.execPath, '--import', 'tsx', 'bench/dist-rank.ts', 'train', job, out], 1);
       (times[v.name] ??= []).push(res.stepMs!);
@@ -102,10 +107,10 @@ async function main(): Promise<void> {
   const base = median(times['world 1']!);
   console.log(`\ntraining step (${config}, ${batch} sequences per rank, 1 thread per rank, ${steps} timed steps after ${warmup}, median of ${rounds} rounds)`);
   console.log(`parameters ${info.params!.toLocaleString('en-US')}; gradient all-reduce per step ${(info.gradBytes! / 1e6).toFixed(1)} MB per rank`);
-  console.log('variant                              step ms   vs world 1');
+  console.log(`${'variant'.padEnd(46)} step ms   vs world 1`);
   for (const v of variants) {
     const m = median(times[v.name]!);
-    console.log(`${v.name.padEnd(34)} ${m.toFixed(0).padStart(9)}   ${((m / base - 1) * 100).toFixed(1).padStart(6)}%`);
+    console.log(`${v.name.padEnd(46)} ${m.toFixed(0).padStart(7)}   ${((m / base - 1) * 100).toFixed(1).padStart(6)}%`);
   }
 }
 void main();

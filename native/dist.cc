@@ -11,118 +11,18 @@
 // Gloo (1.13) lacks flat all-gather, reduce-scatter, ReduceOp.AVG and bf16/fp16 payloads; those go
 // through the fallbacks of ../shared/DESIGN-FSDP.md §4: list all-gather into chunk views, all-reduce
 // and keep one's own slice, sum then divide, and fp32 (reductions) or byte views (copies).
-#include <chrono>
-#include <functional>
-#include <memory>
-#include <mutex>
-#include <string>
-#include <vector>
-
-#include "registry.h"
-
-#include <torch/csrc/autograd/function.h>
-#include <torch/csrc/autograd/function_hook.h>
-#include <torch/csrc/autograd/variable.h>
-#include <torch/csrc/distributed/c10d/FileStore.hpp>
-#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
-#if OLMO_C10D_GLOO  // gloo headers found at build time (cmake/c10d.cmake); PyTorch wheels lack them
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
-#endif
-#define OLMO_COMPAT_DIST 1
-#include "compat.h"
-#if defined(OLMO_TORCH_CUDA) && defined(USE_C10D_NCCL)
-#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
-#define OLMO_HAVE_NCCL 1
-#endif
+#include "dist.h"
 
 namespace olmo {
 namespace {
 
 using Info = const Napi::CallbackInfo&;
-using ms = std::chrono::milliseconds;
-
 enum class Op { kSum = 0, kAvg = 1, kMax = 2, kMin = 3 };
 
-struct Group {
-  c10::intrusive_ptr<compat::PGBackend> pg;
-  int rank = 0;
-  int size = 1;
-  bool nccl = false;
-  std::string name;
-  ms timeout{0};
-  std::string where(const char* what) const {
-    return std::string(what) + " on rank " + std::to_string(rank) + " of " + std::to_string(size) + " (group '" + name + "')";
-  }
-};
-
-// A collective in flight: its c10d works, what to do once they are done (copy results back, divide
-// for an average), and the tensors that must live until then.
-struct Pending {
-  std::vector<c10::intrusive_ptr<c10d::Work>> works;
-  std::function<void()> finish;
-  std::shared_ptr<Group> group;
-  std::string what;
-};
-
-struct Reducer;
-
-struct DistState {
-  std::vector<c10::intrusive_ptr<c10d::Store>> stores;  // id -> store (null once closed)
-  std::vector<std::shared_ptr<Group>> groups;          // id -> group (null once closed)
-  std::vector<std::shared_ptr<Pending>> works;         // id -> pending (null once waited)
-  std::vector<std::shared_ptr<Reducer>> reducers;
-};
-
-DistState& dist(Napi::Env env) {
-  Registry& r = reg(env);
-  if (!r.dist) r.dist = std::make_shared<DistState>();
-  return *std::static_pointer_cast<DistState>(r.dist);
-}
-
-template <typename T>
-int32_t put_slot(std::vector<T>& v, T x) {
-  for (size_t i = 0; i < v.size(); ++i)
-    if (!v[i]) { v[i] = std::move(x); return static_cast<int32_t>(i); }
-  v.push_back(std::move(x));
-  return static_cast<int32_t>(v.size() - 1);
-}
-
-std::shared_ptr<Group> arg_group(Info info, size_t i) {
-  auto& d = dist(info.Env());
-  const int64_t id = arg_int(info, i);
-  if (id < 0 || id >= static_cast<int64_t>(d.groups.size()) || !d.groups[id])
-    throw_js(info.Env(), kArgument, "process group " + std::to_string(id) + " does not exist or was closed");
-  return d.groups[id];
-}
-
-c10::intrusive_ptr<c10d::Store> arg_store(Info info, size_t i) {
-  auto& d = dist(info.Env());
-  const int64_t id = arg_int(info, i);
-  if (id < 0 || id >= static_cast<int64_t>(d.stores.size()) || !d.stores[id])
-    throw_js(info.Env(), kArgument, "store " + std::to_string(id) + " does not exist or was closed");
-  return d.stores[id];
-}
 
 std::string arg_str(Info info, size_t i) {
   if (!info[i].IsString()) bad_arg(info.Env(), i, "a string");
   return info[i].As<Napi::String>().Utf8Value();
-}
-
-// Timeouts and peer failures get their own error classes; everything else is a DistributedError.
-ErrKind classify_dist(const std::string& m) {
-  static const char* kTimeout[] = {"imed out", "imeout", "timeout"};
-  for (const char* k : kTimeout)
-    if (m.find(k) != std::string::npos) return kDistTimeout;
-  return kDist;
-}
-
-std::string short_what(const std::exception& e) {
-  std::string m = e.what();
-  const auto cut = m.find("Exception raised from");
-  if (cut != std::string::npos) m = m.substr(0, cut);
-  while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
-  return m;
 }
 
 // ---- an AsyncWorker that settles a Promise and reports failures as typed errors ----
@@ -353,11 +253,6 @@ Napi::Value has_nccl(Info info) {
 
 // ---- collectives ----
 
-bool gloo_reduces(const Group& g, at::ScalarType t) {
-  // Gloo 1.13 reduces float, double, int and long, not half types.
-  return g.nccl || (t != at::kBFloat16 && t != at::kHalf);
-}
-
 c10d::ReduceOp reduce_op(Op op) {
   switch (op) {
     case Op::kMax: return c10d::ReduceOp::MAX;
@@ -370,10 +265,6 @@ Op arg_op(Info info, size_t i) {
   const int64_t o = arg_int(info, i);
   if (o < 0 || o > 3) bad_arg(info.Env(), i, "a reduce op (0 sum, 1 avg, 2 max, 3 min)");
   return static_cast<Op>(o);
-}
-
-Napi::Value put_pending(Napi::Env env, std::shared_ptr<Pending> p) {
-  return Napi::Number::New(env, put_slot(dist(env).works, std::move(p)));
 }
 
 void check_same_device(Info info, const std::vector<at::Tensor>& ts) {
@@ -617,6 +508,8 @@ Napi::Value is_completed(Info info) {
 // soon as its last gradient is accumulated, while backward goes on (DDP's Reducer); the hooks are
 // C++ only and are armed for one backward at a time. reduce() launches whatever is left (all of it
 // without overlap) and returns one work that, once waited for, has written the averages back.
+}  // namespace
+
 struct Reducer : std::enable_shared_from_this<Reducer> {
   std::shared_ptr<Group> group;
   std::vector<at::Tensor> params;
@@ -656,6 +549,8 @@ struct Reducer : std::enable_shared_from_this<Reducer> {
     while (next < buckets.size() && missing[next] == 0) launch(next++);
   }
 };
+
+namespace {
 
 struct ReadyHook : torch::autograd::FunctionPostHook {
   std::weak_ptr<Reducer> r;

@@ -80,6 +80,24 @@ void rethrow_as_js(Napi::Env env) {
   }
 }
 
+void throw_missing(Napi::Env env, int64_t id, const std::string& where) {
+  Registry& r = reg(env);
+  const auto it = r.parked.find(id);
+  if (it != r.parked.end()) throw_js(env, kArgument, it->second.why + " (" + where + ")");
+  throw_js(env, kDisposed, "tensor was disposed (" + where + ")");
+}
+
+const at::Tensor& arg_tensor_meta(const Napi::CallbackInfo& info, size_t i) {
+  const Napi::Value v = info[i];
+  if (v.IsNumber()) {
+    Registry& r = reg(info.Env());
+    const int64_t id = v.As<Napi::Number>().Int64Value();
+    const auto it = r.parked.find(id);
+    if (it != r.parked.end()) return it->second.meta;
+  }
+  return arg_tensor(info, i);
+}
+
 void bad_arg(Napi::Env env, size_t i, const char* expected) {
   throw_js(env, kArgument, "argument " + std::to_string(i) + " must be " + expected);
 }
@@ -119,7 +137,7 @@ std::vector<at::Tensor> arg_tensors(const Napi::CallbackInfo& info, size_t i) {
     if (!e.IsNumber()) bad_arg(info.Env(), i, "an array of tensors");
     const int64_t id = e.As<Napi::Number>().Int64Value();
     if (id < 0 || id >= static_cast<int64_t>(r.slots.size()) || !r.slots[id].defined())
-      throw_js(info.Env(), kDisposed, "tensor " + std::to_string(k) + " of the list was disposed");
+      throw_missing(info.Env(), id, "tensor " + std::to_string(k) + " of the list");
     out.push_back(r.slots[id]);
   }
   return out;
@@ -190,6 +208,7 @@ namespace {
 Napi::Value dispose(const Napi::CallbackInfo& info) {
   Registry& r = reg(info.Env());
   const int64_t id = arg_int(info, 0);
+  if (r.parked.erase(id)) return info.Env().Undefined();  // its owner (an FSDP unit) sees it is gone
   if (id < 0 || id >= static_cast<int64_t>(r.slots.size()) || !r.slots[id].defined()) return info.Env().Undefined();
   r.slots[id] = at::Tensor();
   r.free_ids.push_back(static_cast<int32_t>(id));
@@ -241,7 +260,9 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   init_runtime(env, exports);
   init_optim(env, exports);
   init_cpu_cache(env, exports);
+  init_checkpoint(env, exports);
   init_dist(env, exports);
+  init_fsdp(env, exports);
   return exports;
 }
 

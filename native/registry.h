@@ -11,6 +11,7 @@
 
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace olmo {
@@ -25,7 +26,16 @@ struct Registry {
   std::vector<at::Generator> gens;    // generator handles (CPU), id -> generator
   Napi::FunctionReference err_ctor[kNumErrKinds];
   int autocast_depth[2] = {0, 0};     // nesting per device type (cpu, cuda)
+  std::shared_ptr<void> checkpoint;  // activation-checkpointing state (checkpoint_fn.cc)
   std::shared_ptr<void> dist;         // stores, process groups, works (native/dist.cc)
+  // Parked ids: slots whose tensor is temporarily absent (an FSDP parameter view while its unit's
+  // parameters are sharded). A use gets `why` instead of "disposed"; shape/dtype/device queries are
+  // answered from `meta` (a tensor whose storage is freed: metadata only, never its data).
+  struct Parked {
+    std::string why;
+    at::Tensor meta;
+  };
+  std::unordered_map<int64_t, Parked> parked;
 };
 
 inline Registry& reg(Napi::Env env) { return *env.GetInstanceData<Registry>(); }
@@ -35,6 +45,9 @@ inline Registry& reg(Napi::Env env) { return *env.GetInstanceData<Registry>(); }
 
 // An instance of the registered error class for `kind` (to reject a Promise with).
 Napi::Value js_error(Napi::Env env, ErrKind kind, const std::string& msg);
+
+// Throws the error for a tensor id that is not in the table: DisposedError, or the parked message.
+[[noreturn]] void throw_missing(Napi::Env env, int64_t id, const std::string& where);
 
 // Converts the exception in flight into a typed JS error. Call only from a catch block.
 [[noreturn]] void rethrow_as_js(Napi::Env env);
@@ -76,9 +89,11 @@ inline at::Tensor& arg_tensor(const Napi::CallbackInfo& info, size_t i) {
   Registry& r = reg(info.Env());
   const int64_t id = v.As<Napi::Number>().Int64Value();
   if (id < 0 || id >= static_cast<int64_t>(r.slots.size()) || !r.slots[id].defined())
-    throw_js(info.Env(), kDisposed, "tensor was disposed (argument " + std::to_string(i) + ")");
+    throw_missing(info.Env(), id, "argument " + std::to_string(i));
   return r.slots[id];
 }
+// For metadata queries only (shape, dtype, device, numel, ndim): a parked id answers too.
+const at::Tensor& arg_tensor_meta(const Napi::CallbackInfo& info, size_t i);
 // Optional tensor: -1 or undefined/null means "none".
 c10::optional<at::Tensor> arg_opt_tensor(const Napi::CallbackInfo& info, size_t i);
 std::vector<at::Tensor> arg_tensors(const Napi::CallbackInfo& info, size_t i);
@@ -105,7 +120,9 @@ void init_nn_ops(Napi::Env env, Napi::Object exports);
 void init_runtime(Napi::Env env, Napi::Object exports);
 void init_optim(Napi::Env env, Napi::Object exports);
 void init_cpu_cache(Napi::Env env, Napi::Object exports);
+void init_checkpoint(Napi::Env env, Napi::Object exports);
 void init_dist(Napi::Env env, Napi::Object exports);
+void init_fsdp(Napi::Env env, Napi::Object exports);
 
 }  // namespace olmo
 

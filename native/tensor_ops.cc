@@ -157,7 +157,7 @@ Napi::Value copy_(Info info) {
 
 // ---------------------------------------------------------------- queries
 Napi::Value shape(Info info) {
-  const at::Tensor& t = arg_tensor(info, 0);
+  const at::Tensor& t = arg_tensor_meta(info, 0);
   Napi::Env env = info.Env();
   const auto s = t.sizes();
   Napi::Array a = Napi::Array::New(env, s.size());
@@ -172,10 +172,10 @@ Napi::Value strides(Info info) {
   for (size_t k = 0; k < s.size(); ++k) a.Set(static_cast<uint32_t>(k), Napi::Number::New(env, static_cast<double>(s[k])));
   return a;
 }
-Napi::Value dtype(Info info) { return Napi::Number::New(info.Env(), dtype_code(arg_tensor(info, 0).scalar_type())); }
-Napi::Value device(Info info) { return Napi::Number::New(info.Env(), device_code(arg_tensor(info, 0).device())); }
-Napi::Value numel(Info info) { return Napi::Number::New(info.Env(), static_cast<double>(arg_tensor(info, 0).numel())); }
-Napi::Value ndim(Info info) { return Napi::Number::New(info.Env(), static_cast<double>(arg_tensor(info, 0).dim())); }
+Napi::Value dtype(Info info) { return Napi::Number::New(info.Env(), dtype_code(arg_tensor_meta(info, 0).scalar_type())); }
+Napi::Value device(Info info) { return Napi::Number::New(info.Env(), device_code(arg_tensor_meta(info, 0).device())); }
+Napi::Value numel(Info info) { return Napi::Number::New(info.Env(), static_cast<double>(arg_tensor_meta(info, 0).numel())); }
+Napi::Value ndim(Info info) { return Napi::Number::New(info.Env(), static_cast<double>(arg_tensor_meta(info, 0).dim())); }
 Napi::Value is_contiguous(Info info) { return Napi::Boolean::New(info.Env(), arg_tensor(info, 0).is_contiguous()); }
 // Two handles over the same storage (views, detach): lets tests and FSDP reason about aliasing.
 Napi::Value shares_storage(Info info) {

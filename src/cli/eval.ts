@@ -46,7 +46,7 @@ export function resolveEvalCheckpoint(dir: string): { path: string; step: number
     }
   };
   if (fs.statSync(dir).isFile()) return { path: dir, step: null };
-  if (fs.existsSync(path.join(dir, 'model.safetensors'))) return { path: dir, step: stepOf(dir) };
+  if (fs.existsSync(path.join(dir, 'model.safetensors')) || fs.existsSync(path.join(dir, 'metadata.json'))) return { path: dir, step: stepOf(dir) }; // (metadata.json: a sharded checkpoint)
   const { latestCheckpoint } = require('../train/resume-point') as typeof import('../train/resume-point');
   const latest = latestCheckpoint(dir);
   if (latest) return { path: latest, step: stepOf(latest) };
@@ -73,7 +73,6 @@ export function register(program: Command): void {
       const { loadTrainConfig } = await import('../config');
       const { collectOverrideArgs } = await import('../config/overrides');
       const { buildEvaluators, runEvaluators, formatEvalTable } = await import('../eval');
-      const { OLMo } = await import('../model/olmo');
       const { setNumThreads } = await import('../tensor/runtime');
       const { writeAtomic } = await import('../data/npy');
       const cfg = loadTrainConfig(file, collectOverrideArgs(words), { onWarning: (m) => process.stderr.write(`olmo-ts: warning: ${m}\n`) });
@@ -81,7 +80,7 @@ export function register(program: Command): void {
       const only = opts.evaluators?.split(',').map((s) => s.trim()).filter(Boolean);
       const ck = resolveEvalCheckpoint(opts.checkpoint);
       setNumThreads(opts.threads ?? Math.max(1, os.cpus().length));
-      const model = OLMo.fromCheckpoint(ck.path);
+      const model = await (await import('../train/sharded-checkpoint')).loadModelFromAnyCheckpoint(ck.path);
       try {
         const m = model.config;
         if (m.vocab_size !== cfg.model.vocab_size || m.eos_token_id !== cfg.model.eos_token_id || m.pad_token_id !== cfg.model.pad_token_id) {

@@ -41,9 +41,9 @@ Examples:
       const path = await import('node:path');
       if ((opts.prompt === undefined) === (opts.promptIds === undefined)) throw new Error('give exactly one of --prompt and --prompt-ids');
       const { checkpointTokenizer, resolveModelCheckpoint } = await import('../model/checkpoint');
-      const { OLMo } = await import('../model/olmo');
-      const where = resolveModelCheckpoint(opts.checkpoint);
-      const model = OLMo.fromCheckpoint(where, { device: opts.device as 'cpu' });
+      const { shardedCheckpointAt, loadModelFromAnyCheckpoint } = await import('../train/sharded-checkpoint');
+      const where = shardedCheckpointAt(opts.checkpoint) ?? resolveModelCheckpoint(opts.checkpoint);
+      const model = await loadModelFromAnyCheckpoint(where, { device: opts.device as 'cpu' });
       try {
         let tok: import('../data/tokenizer').TextTokenizer | null = null;
         const needTok = opts.prompt !== undefined || !opts.ids;

@@ -64,6 +64,10 @@ export const fsdpSpec = section(
     wrapping_strategy: nullable(oneOf(FSDP_WRAP_STRATEGIES, {
       doc: 'Which modules get their own FSDP unit; null wraps the whole model in one unit. by_block: each block; *_and_size: also wte and ff_out; by_block_group: each block group; one_in_N: every Nth block.',
     })),
+    hybrid_sharding_num_model_replicas: nullable(int({
+      min: 1,
+      doc: 'HYBRID_SHARD / _HYBRID_SHARD_ZERO2: how many model replicas (shard groups) the ranks form; null = one per node (world size / LOCAL_WORLD_SIZE). A later OLMo key.',
+    })),
     precision: oneOf(FSDP_PRECISIONS, {
       default: 'pure',
       doc: '"pure": parameters, gradient reduction and buffers in the autocast dtype; "mixed": the same but reduce gradients in fp32.',

@@ -33,10 +33,8 @@ export const UNSUPPORTED_KEYS: readonly UnsupportedKey[] = [
   { key: 'save_folder', action: 'refuse', applies: (_c, v) => typeof v === 'string' && isUrl(v), reason: 'olmo-ts writes runs to a local folder only (no cloud buckets yet): give a local path' },
   // -- devices and parallelism --
   { key: 'model.init_device', action: 'refuse', applies: (_c, v) => typeof v === 'string' && /^cuda/.test(v), reason: 'olmo-ts trains on the CPU so far: set model.init_device: cpu (or null)' },
-  // Issues 10/11 (distributed training, FSDP) remove this entry.
-  { key: 'fsdp', action: 'warn', reason: 'olmo-ts trains in one process without FSDP yet; the fsdp settings are ignored' },
+  { key: 'fsdp.use_orig_params', action: 'ignore', reason: 'olmo-ts always keeps the original parameter names and per-parameter views (use_orig_params: true)' },
   { key: 'compile', action: 'warn', applies: set, reason: 'olmo-ts runs the model eagerly (no torch.compile); the compile settings are ignored' },
-  { key: 'activation_checkpointing', action: 'warn', applies: set, reason: 'olmo-ts keeps every activation (no activation checkpointing yet): memory use is that of null' },
   { key: 'python_profiling', action: 'warn', reason: 'olmo-ts has no profiler yet; nothing is profiled' },
   { key: 'torch_profiling', action: 'warn', reason: 'olmo-ts has no profiler yet; nothing is profiled' },
   { key: 'model.flash_attention', action: 'ignore', reason: "attention always uses libtorch's fused kernel where the libtorch has one" },
@@ -51,8 +49,8 @@ export const UNSUPPORTED_KEYS: readonly UnsupportedKey[] = [
   { key: 'optimizer.metrics_log_interval', action: 'ignore', reason: 'olmo-ts logs the total gradient norm and clipping rate every step and no per-parameter metrics' },
   // -- checkpoints: olmo-ts writes one (unsharded) format --
   { key: 'force_save_unsharded', action: 'warn', reason: 'olmo-ts checkpoints are always unsharded: there is nothing to convert, and no checkpoint is written before training' },
-  { key: 'sharded_checkpointer', action: 'ignore', reason: 'olmo-ts has one checkpoint format (complete, unsharded)' },
-  { key: 'load_path_sharded_checkpointer', action: 'ignore', reason: 'olmo-ts has one checkpoint format (complete, unsharded)' },
+  { key: 'sharded_checkpointer', action: 'ignore', reason: "a sharded (FSDP) run writes olmo-ts's own sharded format, like OLMo's 'local' one (`olmo-ts unshard` makes a regular checkpoint of it); PyTorch's formats are not written" },
+  { key: 'load_path_sharded_checkpointer', action: 'ignore', reason: 'the format of a checkpoint to load is read from the checkpoint itself' },
   { key: 'new_style_checkpoints', action: 'ignore', reason: 'deprecated in OLMo; olmo-ts has one checkpoint format' },
   { key: 'no_pre_train_checkpoint', action: 'ignore', reason: 'olmo-ts never writes a checkpoint before the first step (as if it were true)' },
   // -- bookkeeping OLMo computes or uses only for W&B --

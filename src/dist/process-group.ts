@@ -94,6 +94,8 @@ function isLoopback(addr: string): boolean {
 export class ProcessGroup {
   private closed = false;
   private children: ProcessGroup[] = [];
+  /** Sub-groups created so far (every rank counts every call, so store prefixes never repeat). */
+  private subgroups = 0;
 
   private constructor(
     /** Native group id; null for a group of one process. */
@@ -146,10 +148,13 @@ export class ProcessGroup {
     if (!ranks.length || ranks.some((r, i) => !Number.isInteger(r) || r < 0 || r >= this.size || (i > 0 && r <= ranks[i - 1]!))) {
       throw new ArgumentError(`subgroup ranks must be distinct ascending ranks of the group (0..${this.size - 1}), got [${ranks}]`);
     }
+    const seq = this.subgroups++;
     const mine = ranks.indexOf(this.rank);
     if (mine < 0) return null;
     if (this.id === null || ranks.length === 1) return new ProcessGroup(null, null, 0, 1, this.backend, name, this.timeoutMs, {});
-    const id = await native.distNewGroup(this.store!, `${this.name}/${name}`, mine, ranks.length, this.backend, this.timeoutMs, this.gloo);
+    // A fresh store prefix per group: a later group of the same name must not meet the rendezvous
+    // keys an earlier (perhaps closed) one left in the store.
+    const id = await native.distNewGroup(this.store!, `${this.name}/${seq}/${name}`, mine, ranks.length, this.backend, this.timeoutMs, this.gloo);
     const g = new ProcessGroup(id, null, mine, ranks.length, this.backend, name, this.timeoutMs, this.gloo);
     this.children.push(g);
     return g;
@@ -214,6 +219,7 @@ export class ProcessGroup {
     if (this.closed) return;
     this.closed = true;
     for (const c of this.children) c.close();
+    this.children = [];
     if (this.id !== null) native.distCloseGroup(this.id);
     if (this.store !== null) native.distStoreClose(this.store);
   }

@@ -132,6 +132,18 @@ export interface NativeBinding {
   gradNorms(params: Id[]): Float64Array;
   scaleGrads(params: Id[], coefs: Float64Array): void;
   firstNonFinite(ids: Id[]): number;
+  // activation checkpointing (native/checkpoint_fn.cc)
+  ckptShare(ids: Id[]): Id[];
+  /** [mailbox handle, cut point ids...] */
+  ckptCut(ids: Id[]): number[];
+  ckptBoxHasGrad(box: number): boolean;
+  ckptBoxRelease(box: number): void;
+  ckptCapture(cudaDevices: number[]): number;
+  ckptRelease(handle: number): void;
+  ckptEnter(handle: number): void;
+  ckptExit(): void;
+  ckptBackward(outputs: Id[], box: number): number;
+  ckptDepth(): number;
   // CPU caching allocator (native/cpu_cache.cc)
   blasNumThreads(): number;
   cpuCacheStats(): { enabled: boolean; cachedBytes: number; hits: number; misses: number };
@@ -159,6 +171,20 @@ export interface NativeBinding {
   distReducerReduce(reducer: number): number;
   distReducerInfo(reducer: number): { buckets: number; bytes: number };
   distReducerClose(reducer: number): void;
+  // FSDP flat-parameter units (native/fsdp.cc)
+  fsdpUnitNew(shardGroup: number, replicateGroup: number, params: Id[], o: { name: string; strategy: number; root: boolean; paramDtype: string; reduceDtype: string; world: number }): { unit: number; segments: Id[]; layout: { padded: number; shard: number } };
+  fsdpPreForward(unit: number): void;
+  fsdpPrefetch(unit: number): void;
+  fsdpPostForward(unit: number, outputs: Id[], gradEnabled: boolean): void;
+  fsdpSetBackwardNext(unit: number, next: number): void;
+  fsdpFinishBackward(units: number[]): number;
+  fsdpZeroGrad(units: number[]): void;
+  fsdpGatherFlat(unit: number, pieces: Id[]): { work: number; tensors: Id[] };
+  fsdpShardOf(unit: number, fulls: Id[]): Id[];
+  fsdpStats(): { fullBytesLive: number; fullBytesPeak: number; gathers: number; reductions: number };
+  fsdpResetPeak(): void;
+  fsdpUnitInfo(unit: number): { name: string; strategy: string; padded: number; shard: number; gathered: boolean; gradShard: boolean };
+  fsdpUnitClose(unit: number): void;
   // runtime
   setNumThreads(n: number): void;
   getNumThreads(): number;

@@ -55,6 +55,16 @@ export abstract class Optimizer {
     zeroGrad(this.allParams, true);
   }
 
+  /** Each parameter's gradient norm (0 without a gradient), in group order (fp32 arithmetic). // SYNC */
+  localGradNorms(): Float64Array {
+    return native.gradNorms(this.allParams.map((p) => p.id));
+  }
+
+  /** Parameter names in the order of localGradNorms(). */
+  get paramNames(): readonly string[] {
+    return this.allNames;
+  }
+
   /** Per-parameter lr and weight decay, one entry per param across groups. */
   protected perParam(): { lrs: Float64Array; wds: Float64Array } {
     const n = this.allParams.length;
@@ -69,8 +79,9 @@ export abstract class Optimizer {
    * each group adaptive clipping (maxGradNormRatio) or global fixed clipping (maxGradNorm).
    * `globalStep` is the 1-based step (adaptive state is stored from step 2, as OLMo does). // SYNC
    */
-  clipGradsAndCollectMetrics(globalStep: number): ClipMetrics {
-    const norms = native.gradNorms(this.allParams.map((p) => p.id));
+  clipGradsAndCollectMetrics(globalStep: number, globalNorms?: Float64Array): ClipMetrics {
+    // Sharded parameters (FSDP) pass the per-parameter norms over every shard; else they are local.
+    const norms = globalNorms ?? this.localGradNorms();
     const perParam: Record<string, number> = {};
     let sumSq = 0;
     for (let i = 0; i < norms.length; i++) {

@@ -65,12 +65,16 @@ function processAlive(pid: number): boolean {
   }
 }
 
-/** Complete checkpoints (with a manifest) in a run folder, oldest first. */
-export function listCheckpoints(folder: string): { step: number; dir: string }[] {
+/**
+ * Complete checkpoints (with a manifest) in a run folder, oldest first. `suffix` selects another
+ * series: "-unsharded" lists OLMo's step{N}-unsharded/ folders of a sharded run.
+ */
+export function listCheckpoints(folder: string, suffix = ''): { step: number; dir: string }[] {
   if (!fs.existsSync(folder)) return [];
+  const re = new RegExp(`^step(\\d+)${suffix.replace(/[-]/g, '\\-')}$`);
   return fs
     .readdirSync(folder)
-    .map((n) => /^step(\d+)$/.exec(n))
+    .map((n) => re.exec(n))
     .filter((m): m is RegExpExecArray => !!m && fs.existsSync(path.join(folder, m[0], MANIFEST)))
     .map((m) => ({ step: Number(m[1]), dir: path.join(folder, m[0]) }))
     .sort((a, b) => a.step - b.step);
@@ -82,6 +86,8 @@ export interface FolderOptions {
   keep?: number;
   /** save_overwrite: replace an existing step{N}/ instead of failing. */
   overwrite?: boolean;
+  /** Folder-name suffix of this series: step{N}{suffix}/, with a `latest{suffix}` link ("-unsharded"). */
+  suffix?: string;
   /**
    * save_interval_unsharded: checkpoints at multiples of it are OLMo's "unsharded" ones, kept by
    * their own count (keepUnsharded) instead of `keep`. Null: none.
@@ -96,6 +102,7 @@ export class CheckpointFolder {
   readonly folder: string;
   private readonly keep: number;
   private readonly overwrite: boolean;
+  private readonly suffix: string;
   private readonly unshardedInterval: number | null;
   private readonly keepUnsharded: number;
   private ephemeral: string[] = [];
@@ -104,13 +111,25 @@ export class CheckpointFolder {
     this.folder = path.resolve(folder);
     this.keep = opts.keep ?? -1;
     this.overwrite = opts.overwrite ?? false;
+    this.suffix = opts.suffix ?? '';
     this.unshardedInterval = opts.unshardedInterval ?? null;
     this.keepUnsharded = opts.keepUnsharded ?? -1;
   }
 
   /** Writes step{N}/ from in-memory files; returns its path. Throws CheckpointError. */
   write(step: number, files: Map<string, Uint8Array>, ephemeral: boolean): string {
-    const name = `step${step}`;
+    const name = `step${step}${this.suffix}`;
+    const final = this.writeAs(name, step, files);
+    this.pointLatest(name);
+    this.prune(name, ephemeral);
+    return final;
+  }
+
+  /**
+   * Writes a checkpoint folder named `name` in this run folder atomically (temp folder, fsync,
+   * manifest last, rename), without touching `latest` or pruning. Throws CheckpointError.
+   */
+  writeAs(name: string, step: number, files: Map<string, Uint8Array>): string {
     const final = path.join(this.folder, name);
     const tmp = path.join(this.folder, `.${name}.tmp-${process.pid}`);
     fs.mkdirSync(this.folder, { recursive: true });
@@ -127,10 +146,7 @@ export class CheckpointFolder {
       }
       // The manifest is written last: a folder without one is never taken for a checkpoint.
       this.wfs.writeFile(path.join(tmp, MANIFEST), Buffer.from(JSON.stringify(manifest, null, 1)));
-      fsyncDir(tmp);
-      if (fs.existsSync(final)) this.remove(final);
-      fs.renameSync(tmp, final);
-      fsyncDir(this.folder);
+      this.publish(tmp, final);
     } catch (e) {
       try {
         fs.rmSync(tmp, { recursive: true, force: true });
@@ -142,6 +158,31 @@ export class CheckpointFolder {
       // Only claim what is true: a run's first save has no previous checkpoint to keep.
       const previous = listCheckpoints(this.folder).some((c) => c.dir !== final);
       throw new CheckpointError(`saving checkpoint step ${step} to ${final} failed: ${why}; ${previous ? 'the previous checkpoint is intact' : 'no earlier checkpoint exists'}`);
+    }
+    return final;
+  }
+
+  private publish(tmp: string, final: string): void {
+    fsyncDir(tmp);
+    if (fs.existsSync(final)) this.remove(final);
+    fs.renameSync(tmp, final);
+    fsyncDir(this.folder);
+  }
+
+  /**
+   * Publishes a checkpoint that other writers (the ranks of a sharded save) filled in `tmp`, manifest
+   * included: rename to step{N}, repoint `latest`, prune. Throws CheckpointError.
+   */
+  commit(tmp: string, step: number, ephemeral: boolean): string {
+    const name = `step${step}${this.suffix}`;
+    const final = path.join(this.folder, name);
+    if (fs.existsSync(final) && !this.overwrite) {
+      throw new CheckpointError(`checkpoint ${final} already exists (set save_overwrite: true to replace it)`);
+    }
+    try {
+      this.publish(tmp, final);
+    } catch (e) {
+      throw new CheckpointError(`publishing checkpoint step ${step} as ${final} failed: ${(e as Error).message}; the previous checkpoint is intact`);
     }
     this.pointLatest(name);
     this.prune(name, ephemeral);
@@ -157,7 +198,7 @@ export class CheckpointFolder {
     if (!fs.existsSync(this.folder)) return [];
     const removed: string[] = [];
     for (const name of fs.readdirSync(this.folder)) {
-      const m = /^(?:\.step\d+\.(?:tmp|del)|latest\.tmp)-(\d+)$/.exec(name);
+      const m = /^(?:\.step\d+(?:-unsharded)?\.(?:tmp|del)|latest(?:-unsharded)?\.tmp)-(\d+)$/.exec(name);
       if (!m || processAlive(Number(m[1]))) continue;
       fs.rmSync(path.join(this.folder, name), { recursive: true, force: true });
       removed.push(name);
@@ -167,7 +208,7 @@ export class CheckpointFolder {
 
   /** Atomically repoints `latest` at the new checkpoint (symlink to a temp name, then rename). */
   private pointLatest(name: string): void {
-    const link = path.join(this.folder, 'latest');
+    const link = path.join(this.folder, `latest${this.suffix}`);
     const tmp = `${link}.tmp-${process.pid}`;
     fs.rmSync(tmp, { force: true });
     fs.symlinkSync(name, tmp);
@@ -184,8 +225,8 @@ export class CheckpointFolder {
     const oldEphemeral = this.ephemeral.filter((n) => n !== justWritten);
     this.ephemeral = ephemeral ? [justWritten] : [];
     for (const n of oldEphemeral) this.remove(path.join(this.folder, n));
-    const upTo = Number(/^step(\d+)$/.exec(justWritten)?.[1] ?? Infinity);
-    const mine = listCheckpoints(this.folder).filter((c) => c.step <= upTo && !this.ephemeral.includes(path.basename(c.dir)));
+    const upTo = Number(new RegExp(`^step(\\d+)${this.suffix}$`).exec(justWritten)?.[1] ?? Infinity);
+    const mine = listCheckpoints(this.folder, this.suffix).filter((c) => c.step <= upTo && !this.ephemeral.includes(path.basename(c.dir)));
     const isUnsharded = (step: number) => this.unshardedInterval !== null && step % this.unshardedInterval === 0;
     for (const [group, keep] of [[mine.filter((c) => !isUnsharded(c.step)), this.keep], [mine.filter((c) => isUnsharded(c.step)), this.keepUnsharded]] as const) {
       if (keep < 0) continue;

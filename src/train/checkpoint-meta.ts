@@ -52,7 +52,8 @@ export function validateManifest(raw: unknown, file: string): ManifestShape {
   f.count(m.step, 'step');
   const files = f.object(m.files, 'files');
   for (const [name, entry] of Object.entries(files)) {
-    if (name.includes('/') || name.includes('\\') || name === '..' || name === '.') f.fail(`files`, name, 'plain file names (no paths)');
+    // plain names, or one rank's file of a sharded checkpoint (rank{r}/name)
+    if (!/^(rank\d+\/)?[^/\\]+$/.test(name) || /(^|\/)\.\.?$/.test(name)) f.fail(`files`, name, 'plain file names (or rank{r}/name in a sharded checkpoint)');
     const e = f.object(entry, `files.${name}`);
     f.count(e.bytes, `files.${name}.bytes`);
     if (typeof e.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(e.sha256)) f.fail(`files.${name}.sha256`, e.sha256, 'a SHA-256 hex digest');

@@ -75,6 +75,8 @@ export interface CheckpointerOptions {
   keepUnsharded?: number;
   /** For tests: write on this thread through this writer instead of the writer thread. */
   fs?: WriteFs;
+  /** Folder-name suffix of this series (OLMo's "-unsharded" checkpoints of a sharded run). */
+  suffix?: string;
 }
 
 /**
@@ -83,7 +85,7 @@ export interface CheckpointerOptions {
  */
 export class Checkpointer {
   readonly folder: string;
-  private readonly opts: { keep: number; overwrite: boolean; unshardedInterval: number | null; keepUnsharded: number };
+  private readonly opts: { keep: number; overwrite: boolean; suffix: string; unshardedInterval: number | null; keepUnsharded: number };
   private readonly local: CheckpointFolder | null;
   private worker: Worker | null = null;
   private seq = 0;
@@ -92,7 +94,7 @@ export class Checkpointer {
 
   constructor(folder: string, opts: CheckpointerOptions = {}) {
     this.folder = path.resolve(folder);
-    this.opts = { keep: opts.keep ?? -1, overwrite: opts.overwrite ?? false, unshardedInterval: opts.unshardedInterval ?? null, keepUnsharded: opts.keepUnsharded ?? -1 };
+    this.opts = { keep: opts.keep ?? -1, overwrite: opts.overwrite ?? false, suffix: opts.suffix ?? '', unshardedInterval: opts.unshardedInterval ?? null, keepUnsharded: opts.keepUnsharded ?? -1 };
     this.local = opts.fs ? new CheckpointFolder(this.folder, this.opts, opts.fs) : null;
   }
 
@@ -179,8 +181,11 @@ export function resolveCheckpointPath(p: string): string {
   throw new CheckpointError(`${abs} is neither a complete checkpoint (no ${MANIFEST}) nor a run folder with checkpoints`);
 }
 
-/** Reads and verifies a checkpoint folder: every file's size and SHA-256 must match its manifest. */
-export async function loadCheckpoint(dirIn: string): Promise<LoadedCheckpoint> {
+/**
+ * Reads and verifies a checkpoint folder: every file's size and SHA-256 must match its manifest.
+ * `part` reads one rank's files of a sharded checkpoint (its "rank{r}/" subfolder) the same way.
+ */
+export async function loadCheckpoint(dirIn: string, o: { part?: string } = {}): Promise<LoadedCheckpoint> {
   const dir = resolveCheckpointPath(dirIn);
   let raw: unknown;
   try {
@@ -193,8 +198,11 @@ export async function loadCheckpoint(dirIn: string): Promise<LoadedCheckpoint> {
   }
   const manifest: Manifest = validateManifest(raw, path.join(dir, MANIFEST));
   const data = new Map<string, Buffer>();
-  for (const [file, want] of Object.entries(manifest.files)) {
-    const full = path.join(dir, file);
+  const prefix = o.part ? `${o.part}/` : '';
+  for (const [entry, want] of Object.entries(manifest.files)) {
+    if (prefix ? !entry.startsWith(prefix) : entry.includes('/')) continue;
+    const file = entry.slice(prefix.length);
+    const full = path.join(dir, entry);
     if (!fs.existsSync(full)) throw new CheckpointError(`${full} is missing from the checkpoint`);
     const buf = await fsp.readFile(full);
     if (buf.byteLength !== want.bytes) {
@@ -204,7 +212,7 @@ export async function loadCheckpoint(dirIn: string): Promise<LoadedCheckpoint> {
     data.set(file, buf);
   }
   for (const need of ['model.safetensors', 'optim.safetensors', 'optim.json', 'train.json']) {
-    if (!data.has(need)) throw new CheckpointError(`${dir} lacks ${need}`);
+    if (!data.has(need)) throw new CheckpointError(`${path.join(dir, o.part ?? '')} lacks ${need}`);
   }
   const parseJson = (file: string): unknown => {
     try {

@@ -12,6 +12,8 @@ import { parseDuration, maxEpochs, maxSteps, Progress } from '../config/duration
 import { trainConfigToYaml } from '../config/schema';
 import type { TrainConfig } from '../config/train';
 import { deriveBatchSizes } from '../config/train';
+import { BatchSizeSchedule } from '../data/batch-schedule';
+import { totalSize } from '../data/global-indices';
 import type { LoaderBatch } from '../data/loader';
 import { DataLoader } from '../data/loader';
 import type { MemMapDataset } from '../data/memmap-dataset';
@@ -30,13 +32,22 @@ import { collectiveFromProcessGroup } from '../eval/collective';
 import { InLoopEvaluation } from '../eval/in-loop';
 import { CheckpointError, Checkpointer, TrainerState, disposeCheckpoint, loadCheckpoint } from './checkpoint';
 import { nextTokenLoss } from './loss';
+import { MemoryCheckMode, MemoryPreflight, memoryBannerEntries, memoryCheckModeFromEnv, preflightMemoryCheck } from './memory-check';
+import { shardedCheckpointingProblem } from '../model/activation-checkpointing';
+import { logsSystemMetrics, memoryMetrics } from './memory-stats';
 import { buildDataset, buildModel, buildOptimizer, dataFingerprint, epochIndices } from './build';
-import { RunSinks, SpeedMonitor, createMetricsSinks, trainStepMetrics } from './logging';
+import { METRIC, RunSinks, SpeedMonitor, createMetricsSinks, trainStepMetrics } from './logging';
 import { StartupBanner } from './logging/banner';
 import { StartPlan, checkLaterCheckpoints, lockRunFolder, makeRunFolder, moveEarlierRunAside, planStart, removeIfCreatedAndEmpty, writeRunConfig } from './run-folder';
 import { DataParallel } from '../dist/data-parallel';
 import { ProcessGroup } from '../dist/process-group';
 import { DataIndicesLog } from './data-indices';
+import { readLaunchEnv } from '../dist/env';
+import { Fsdp } from '../dist/fsdp';
+import type { NamedParameter } from '../nn/module';
+import { CheckpointFolder } from './checkpoint-files';
+import { ShardedMetadata, saveSharded } from './sharded-checkpoint';
+import { readShardedCheckpoint, shardingFor } from './sharding';
 
 /** Why fit() returned. */
 export type StopReason = 'max_duration' | 'stop_at' | 'time_limit' | 'signal' | 'aborted' | 'data_exhausted' | 'dry_run';
@@ -76,6 +87,18 @@ export interface TrainerOptions {
   processGroup?: ProcessGroup;
   /** Overlap the gradient all-reduce with backward (default false: measured slower on Gloo/CPU, see bench/RESULTS.md). */
   overlapGradReduce?: boolean;
+  /**
+   * Shard the model as `fsdp:` says even in a single process (FSDP at world size 1; memory
+   * benchmarks, CUDA checks). Several processes are sharded anyway, unless NO_SHARD.
+   */
+  fsdp?: boolean;
+  /** FSDP: gather the next unit during the current one's forward (default true; benchmarks turn it off). */
+  fsdpForwardPrefetch?: boolean;
+  /**
+   * Before building: estimate the run's memory and refuse when it does not fit what is available
+   * (default 'refuse', or OLMO_TS_MEMORY_CHECK), only warn, or skip the check ('off').
+   */
+  memoryCheck?: MemoryCheckMode;
 }
 
 /** What fit() returns. */
@@ -110,6 +133,8 @@ export class Trainer extends EventEmitter {
   optimizer!: Optimizer;
   private dataset!: MemMapDataset;
   private scheduler!: Scheduler;
+  /** The global batch size of each step (global_train_batch_size, or batch_size_warmup's growth). */
+  private batchSchedule!: BatchSizeSchedule;
   private checkpointer!: Checkpointer;
   private sinks: RunSinks | null = null;
   /** The config's evaluators (null without any): run every eval_interval steps. */
@@ -140,7 +165,16 @@ export class Trainer extends EventEmitter {
   pg!: ProcessGroup;
   private ownsPg = false;
   private dp!: DataParallel;
+  /** The sharded model (FSDP), or null when every rank holds all of it. */
+  fsdp: Fsdp | null = null;
+  private shardedFolder: CheckpointFolder | null = null;
+  private unshardedCheckpointer: Checkpointer | null = null;
+  /** Names the temporary folder of a sharded save (rank 0's pid, known to every rank). */
+  private saveTag = 0;
+  private lastUnshardedStep = -1;
   private indicesLog: DataIndicesLog | null = null;
+  /** The start-up memory estimate and its check against the memory available (in the banner). */
+  memory: MemoryPreflight | null = null;
 
   constructor(cfg: TrainConfig, opts: TrainerOptions = {}) {
     super();
@@ -156,15 +190,19 @@ export class Trainer extends EventEmitter {
     return !this.pg || this.pg.rank === 0;
   }
 
-  private get tokensPerBatch(): number {
-    return this.cfg.global_train_batch_size * this.cfg.model.max_sequence_length;
+  /** Instances in the global batch of the next step (all ranks). */
+  private get globalBatchSize(): number {
+    return this.batchSchedule.sizeAt(this.state.global_train_tokens_seen);
   }
   private progress(): Progress {
+    const sched = this.batchSchedule;
     return {
       globalStep: this.state.global_step,
       tokensSeen: this.state.global_train_tokens_seen,
-      tokensPerBatch: this.tokensPerBatch,
+      tokensPerBatch: this.globalBatchSize * this.cfg.model.max_sequence_length,
       batchesPerEpoch: Math.floor(this.dataset.length / this.cfg.global_train_batch_size),
+      // An epoch's order holds the dataset padded (or cut, drop_last) to a multiple of the world size.
+      ...(sched.isConstant ? {} : { batchSizes: sched, stepsForEpochs: (n: number) => sched.stepsForEpochs(totalSize(this.dataset.length, this.pg.size, this.cfg.data.drop_last), n) }),
     };
   }
 
@@ -186,18 +224,31 @@ export class Trainer extends EventEmitter {
         created = makeRunFolder(this.runDir).created;
         this.lock = lockRunFolder(this.runDir);
       }
+      await this.pg.barrier(); // the other ranks read the folder rank 0 has just made
       const plan = planStart(this.runDir, { autoResume: this.o.autoResume ?? true, loadPath: cfg.load_path, saveOverwrite: cfg.save_overwrite });
       if (this.isMain) for (const n of plan.notes) this.notice(n);
       // Data first: a bad path fails in milliseconds, before a large model is built.
       this.dataset = buildDataset(cfg);
-      if (this.dataset.length < cfg.global_train_batch_size) {
-        throw new ConfigError('global_train_batch_size', `the dataset has ${this.dataset.length} instances of ${cfg.model.max_sequence_length} tokens, fewer than one batch of ${cfg.global_train_batch_size}`);
+      // Every global batch size must split evenly over the ranks (each takes batch[rank::world_size]).
+      this.batchSchedule = BatchSizeSchedule.fromConfig(cfg, { divisor: this.pg.size });
+      if (this.dataset.length < this.batchSchedule.maxSize) {
+        throw new ConfigError('global_train_batch_size', `the dataset has ${this.dataset.length} instances of ${cfg.model.max_sequence_length} tokens, fewer than one batch of ${this.batchSchedule.maxSize}`);
       }
       const dataWarnings = checkDataAgainstModel(this.dataset, { embeddingSize: embeddingSize(cfg.model), vocabSize: cfg.model.vocab_size, eosTokenId: cfg.model.eos_token_id, tokenizer: cfg.tokenizer.identifier });
       if (this.isMain) for (const w of dataWarnings) this.notice(`warning: ${w}`);
+      // A model too large for memory would be killed by the kernel with no message: check first.
+      this.memory = preflightMemoryCheck(cfg, { mode: this.o.memoryCheck ?? memoryCheckModeFromEnv(), warn: (m) => { if (this.isMain) this.notice(`warning: ${m}`); } });
       manualSeed(cfg.seed);
       this.model = buildModel(cfg);
-      this.optimizer = buildOptimizer(cfg, this.model);
+      // Every rank starts from rank 0's weights (as DDP does; the same seed makes them equal anyway).
+      if (this.pg.size > 1) await this.pg.broadcast(this.model.parameters(), 0).wait();
+      const sharding = shardingFor(cfg, this.pg.size, this.o.fsdp, this.isMain ? (m) => this.notice(`warning: ${m}`) : undefined);
+      if (sharding) {
+        const problem = shardedCheckpointingProblem(cfg.activation_checkpointing, cfg.model.n_layers, blockIsUnit(cfg.fsdp.wrapping_strategy));
+        if (problem) throw new ConfigError('activation_checkpointing', `got ${JSON.stringify(cfg.activation_checkpointing)} with fsdp.sharding_strategy ${cfg.fsdp.sharding_strategy} and wrapping_strategy ${JSON.stringify(cfg.fsdp.wrapping_strategy)}: ${problem}`);
+        this.fsdp = await Fsdp.create(this.model, this.pg, readLaunchEnv(), { ...sharding, forwardPrefetch: this.o.fsdpForwardPrefetch });
+      }
+      this.optimizer = buildOptimizer(cfg, this.trainables());
       this.scheduler = buildScheduler(cfg.scheduler);
       this.fingerprint = dataFingerprint(cfg, this.dataset);
       // Eval data is read now (a bad path fails before training); each rank evaluates its slice.
@@ -208,6 +259,11 @@ export class Trainer extends EventEmitter {
         unshardedInterval: cfg.save_interval_unsharded,
         keepUnsharded: cfg.save_num_unsharded_checkpoints_to_keep,
       });
+      if (this.fsdp && this.isMain) {
+        // A sharded run: step{N}/ holds every rank's pieces; OLMo's unsharded ones are step{N}-unsharded/.
+        this.shardedFolder = new CheckpointFolder(this.runDir, { keep: cfg.save_num_checkpoints_to_keep, overwrite: cfg.save_overwrite });
+        this.unshardedCheckpointer = new Checkpointer(this.runDir, { keep: cfg.save_num_unsharded_checkpoints_to_keep, overwrite: cfg.save_overwrite, suffix: '-unsharded' });
+      }
       // Only rank 0 writes checkpoints; every rank reads the one to resume from once rank 0 has
       // cleaned up what a killed writer left behind.
       if (this.isMain) this.checkpointer.removeStale();
@@ -215,8 +271,12 @@ export class Trainer extends EventEmitter {
       if (plan.resumeFrom) await this.restore(plan.resumeFrom, plan.resumeKind === 'own' ? 'own' : 'load_path');
       if (typeof this.state.run_id !== 'string') this.state.run_id = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
       if (this.isMain) for (const n of checkLaterCheckpoints(this.runDir, this.state.global_step, cfg.save_overwrite)) this.notice(n);
-      this.dp = new DataParallel(this.pg, this.model.parameters(), { overlap: this.o.overlapGradReduce });
-      await this.dp.broadcastParams(); // every rank starts from rank 0's weights, as DDP does
+      // Replicated: gradients are averaged by DataParallel; sharded: by the FSDP units.
+      // DataParallel's overlap hooks count one gradient per parameter per backward; with activation
+      // checkpointing a tied wte receives two (head, then embedding, in separate engine calls), so
+      // it reduces after backward then.
+      this.dp = new DataParallel(this.pg, this.fsdp ? [] : this.model.parameters(), { overlap: this.o.overlapGradReduce && !cfg.activation_checkpointing });
+      if (this.fsdp) this.saveTag = await this.dp.max(this.isMain ? process.pid : 0);
       // Everything is validated: from here on the folder is written (by rank 0; then every rank's
       // data-indices file, once an earlier run has been moved aside).
       if (this.isMain && !cfg.dry_run) {
@@ -243,13 +303,17 @@ export class Trainer extends EventEmitter {
   private showBanner(plan: StartPlan): void {
     const cfg = this.cfg;
     const b = this.banner;
-    const tokens = this.tokensPerBatch;
+    const B = this.globalBatchSize;
+    const tokens = B * cfg.model.max_sequence_length;
     b.set('run folder', this.runDir);
     b.set('model', `${this.model.numParams().toLocaleString('en-US')} parameters, ${cfg.model.n_layers} layers, d_model ${cfg.model.d_model}, ${cfg.precision ?? 'fp32'}`);
     const threads = this.o.numThreads ?? defaultThreads();
-    b.set('device', `cpu, ${threads} thread${threads === 1 ? '' : 's'}${this.pg.size > 1 ? `; rank ${this.pg.rank} of ${this.pg.size} (data parallel)` : ''}`);
+    const parallel = this.fsdp ? `FSDP ${cfg.fsdp.sharding_strategy}, wrapping ${cfg.fsdp.wrapping_strategy ?? 'null'}` : 'data parallel';
+    b.set('device', `cpu, ${threads} thread${threads === 1 ? '' : 's'}${this.pg.size > 1 || this.fsdp ? `; rank ${this.pg.rank} of ${this.pg.size} (${parallel})` : ''}`);
     b.set('data', `${this.dataset.length.toLocaleString('en-US')} instances (${this.dataset.paths.length} file${this.dataset.paths.length === 1 ? '' : 's'}, ${this.dataset.dtype})`);
-    b.set('batch', `${cfg.global_train_batch_size} x ${cfg.model.max_sequence_length} = ${tokens.toLocaleString('en-US')} tokens per step (micro-batch ${cfg.device_train_microbatch_size})`);
+    const growing = this.batchSchedule.isConstant ? '' : `, growing to ${cfg.global_train_batch_size} with batch_size_warmup`;
+    b.set('batch', `${B} x ${cfg.model.max_sequence_length} = ${tokens.toLocaleString('en-US')} tokens per step (micro-batch ${cfg.device_train_microbatch_size}${growing})`);
+    if (this.memory) for (const [label, value] of memoryBannerEntries(this.memory)) b.set(label, value);
     b.set('duration', `${cfg.max_duration} (${maxSteps(parseDuration(cfg.max_duration), this.progress())} steps)`);
     b.set('start', this.lastCheckpoint
       ? `resuming from ${this.lastCheckpoint} at step ${this.state.global_step}${plan.resumeKind === 'load_path' ? ' (load_path)' : ''}`
@@ -266,12 +330,14 @@ export class Trainer extends EventEmitter {
    * and restarts the data order only when the data changed.
    */
   private async restore(where: string, kind: 'own' | 'load_path'): Promise<void> {
-    const ck = await loadCheckpoint(where);
+    const ck = this.fsdp
+      ? await readShardedCheckpoint(where, this.fsdp, this.pg.rank, this.pg.size, new Map(this.model.namedParameters().map((p) => [p.name, p.tensor.shape])))
+      : await loadCheckpoint(where);
     const own = kind === 'own';
     const resetOptimizer = !own && this.cfg.reset_optimizer_state;
     const resetTrainer = !own && this.cfg.reset_trainer_state;
     try {
-      const params = new Map(this.model.namedParameters().map((p) => [p.name, p.tensor]));
+      const params = new Map(this.trainables().map((p) => [p.name, p.tensor]));
       for (const [name, p] of params) {
         const t = ck.model.get(name);
         if (!t) throw new CheckpointError(`${ck.dir}: the checkpoint has no weights for parameter '${name}' (a different model config?)`);
@@ -326,21 +392,35 @@ export class Trainer extends EventEmitter {
     }
   }
 
-  /** Writes a checkpoint of the current state (in the background; returns its promise). */
-  saveCheckpoint(opts: { ephemeral?: boolean } = {}): Promise<string> {
-    if (!this.isMain) {
-      // Every rank holds the same model: rank 0 alone writes it.
-      this.savedStep = this.state.global_step;
-      this.lastCheckpoint = path.join(this.runDir, `step${this.state.global_step}`);
-      return Promise.resolve(this.lastCheckpoint);
-    }
-    const trainer: TrainerState = {
+  /** What the optimizer updates: the model's parameters, or this rank's pieces of them under FSDP. */
+  private trainables(): NamedParameter[] {
+    return this.fsdp ? this.fsdp.namedSegments() : this.model.namedParameters();
+  }
+
+  private trainerState(): TrainerState {
+    return {
       ...this.state,
       rng: { cpu: Buffer.from(getRngState()).toString('base64') },
       data_fingerprint: this.fingerprint,
       world_size: this.pg.size,
       clip: this.optimizer.groups.map((g) => ({ max_grad_norm: g.maxGradNorm, max_grad_norm_ratio: g.maxGradNormRatio })),
     };
+  }
+
+  /**
+   * Writes a checkpoint of the current state (in the background; returns its promise). Sharded
+   * (FSDP): every rank writes its pieces and the promise settles once rank 0 has published the
+   * folder — a collective, so every rank must call it at the same step.
+   */
+  saveCheckpoint(opts: { ephemeral?: boolean } = {}): Promise<string> {
+    if (this.fsdp) return this.saveShardedCheckpoint(opts);
+    if (!this.isMain) {
+      // Every rank holds the same model: rank 0 alone writes it.
+      this.savedStep = this.state.global_step;
+      this.lastCheckpoint = path.join(this.runDir, `step${this.state.global_step}`);
+      return Promise.resolve(this.lastCheckpoint);
+    }
+    const trainer = this.trainerState();
     const model = new Map(this.model.namedParameters().map((p) => [p.name, p.tensor]));
     this.savedStep = this.state.global_step;
     const job = this.checkpointer.save(this.state.global_step, { model, optimizer: this.optimizer.stateDict(), trainer, configYaml: trainConfigToYaml(this.cfg) }, opts);
@@ -351,12 +431,62 @@ export class Trainer extends EventEmitter {
     });
   }
 
+  private async saveShardedCheckpoint(opts: { ephemeral?: boolean }): Promise<string> {
+    const fsdp = this.fsdp!;
+    const step = this.state.global_step;
+    this.savedStep = step;
+    const meta: ShardedMetadata = {
+      sharded: true,
+      world_size: this.pg.size,
+      sharding_strategy: this.cfg.fsdp.sharding_strategy,
+      params: Object.fromEntries(this.model.namedParameters().map((p) => [p.name, p.tensor.shape])),
+    };
+    const dir = await saveSharded({
+      folder: this.shardedFolder, runDir: this.runDir, step, pg: this.pg, tag: this.saveTag, meta, ephemeral: opts.ephemeral ?? false,
+      payload: { model: new Map(fsdp.namedSegments().map((p) => [p.name, p.tensor])), optimizer: this.optimizer.stateDict(), trainer: this.trainerState() },
+      configYaml: trainConfigToYaml(this.cfg),
+    });
+    this.lastCheckpoint = dir;
+    this.emit('checkpoint', dir);
+    return dir;
+  }
+
+  /**
+   * OLMo's unsharded checkpoint of a sharded run (save_interval_unsharded): the fp32 weights and
+   * optimizer state gathered to rank 0, written as step{N}-unsharded/ in the regular format (what
+   * `convert`, `generate` and any world size load). A collective.
+   */
+  private async saveUnshardedCheckpoint(): Promise<void> {
+    const fsdp = this.fsdp!;
+    this.lastUnshardedStep = this.state.global_step;
+    const segs = new Map(fsdp.namedSegments().map((p) => [p.name, p.tensor]));
+    const st = this.optimizer.stateDict();
+    const model = await fsdp.gatherFull((n) => segs.get(n)!);
+    const tensors: Record<string, Record<string, Tensor>> = {};
+    for (const [kind, byName] of Object.entries(st.tensors)) tensors[kind] = Object.fromEntries(await fsdp.gatherFull((n) => byName[n]!));
+    try {
+      if (this.isMain) {
+        // save() copies to host memory before returning; the file writes go on in the background.
+        void this.unshardedCheckpointer!.save(this.state.global_step, { model, optimizer: { tensors, values: st.values }, trainer: this.trainerState(), configYaml: trainConfigToYaml(this.cfg) })
+          .catch((e: unknown) => { this.saveError ??= e; });
+      }
+    } finally {
+      for (const t of model.values()) t.dispose();
+      for (const byName of Object.values(tensors)) for (const t of Object.values(byName)) t.dispose();
+    }
+  }
+
   /**
    * Starts a checkpoint write without waiting for it: the state is copied to host memory now and the
    * files are written while training goes on. At most one write is in flight (a second save waits for
    * the first, so serialized copies never pile up); a failed write stops the run at the next step.
    */
   private async saveInBackground(opts: { ephemeral?: boolean } = {}): Promise<void> {
+    if (this.fsdp) {
+      // Sharded saves are collectives: every rank takes part in step with the others.
+      await this.saveCheckpoint(opts);
+      return;
+    }
     if (this.saveInFlight) await this.saveInFlight;
     this.throwSaveError();
     this.saveInFlight = this.saveCheckpoint(opts).then(() => undefined, (e: unknown) => { this.saveError ??= e; });
@@ -376,9 +506,12 @@ export class Trainer extends EventEmitter {
     const microBatches = Math.ceil(B / rowsPer);
     const amp = cfg.precision === 'amp_bf16';
     this.optimizer.zeroGrad();
-    const local = tidy(() => {
-      let ceSum: Tensor = scalar(0);
-      let zSum: Tensor | null = cfg.softmax_auxiliary_loss ? scalar(0) : null;
+    this.fsdp?.zeroGrad();
+    // The step's CE and Z sums stay tensors (no host sync per micro-batch) until the end.
+    let local: { ce: number; z: number | null };
+    let ceSum: Tensor = keep(scalar(0));
+    let zSum: Tensor | null = cfg.softmax_auxiliary_loss ? keep(scalar(0)) : null;
+    try {
       for (let r0 = 0; r0 < B; r0 += rowsPer) {
         const rows = Math.min(rowsPer, B - r0);
         tidy(() => {
@@ -391,20 +524,32 @@ export class Trainer extends EventEmitter {
           const forward = () => this.model.forward(ids, { attentionMask: attn }).logits; // (b, T, V)
           // The inner tidy frees the logits before backward (only autograd's saved tensors stay).
           const m = tidy(() => nextTokenLoss(amp ? autocast(forward) : forward(), labels, { zLoss: zSum !== null, divisor: microBatches }));
-          if (zSum) zSum = keep(zSum.add(m.z!));
           this.dp.beforeBackward(r0 + rows >= B);
-          m.loss.backward();
-          ceSum = keep(ceSum.add(m.ce));
+          this.model.backward(m.loss, { sumTiedGradients: !this.fsdp }); // recomputes checkpointed activations, if any
+          const ce = keep(ceSum.add(m.ce));
+          ceSum.dispose();
+          ceSum = ce;
+          if (zSum) {
+            const z = keep(zSum.add(m.z!));
+            zSum.dispose();
+            zSum = z;
+          }
         });
+        // FSDP reduce-scatters every micro-batch's gradients into the shards, as OLMo's does.
+        if (this.fsdp) await this.fsdp.finishBackward();
       }
-      return { ce: ceSum.item(), z: zSum ? zSum.item() : null };
-    });
-    // Data parallel: average the gradients, and the loss metrics as OLMo reduces them, across ranks.
+      local = { ce: ceSum.item(), z: zSum ? zSum.item() : null };
+    } finally {
+      ceSum.dispose();
+      zSum?.dispose();
+    }
+    // Data parallel: average the gradients (replicated model), and the loss metrics as OLMo reduces
+    // them, across ranks.
     await this.dp.syncGradients();
     const [ce, zMean] = await this.dp.mean([local.ce, local.z ?? 0]);
     const z = local.z === null ? null : zMean!;
     const step = this.state.global_step;
-    const clip = this.optimizer.clipGradsAndCollectMetrics(step);
+    const clip = this.optimizer.clipGradsAndCollectMetrics(step, await this.shardedGradNorms());
     const bad: [string, number] | null = !Number.isFinite(ce) ? ['train/CrossEntropyLoss', ce]
       : z !== null && !Number.isFinite(z) ? ['train/ZLoss', z]
       : !Number.isFinite(clip.total_grad_norm) ? firstNonFinite(clip.perParam) : null;
@@ -454,13 +599,17 @@ export class Trainer extends EventEmitter {
       // OLMo's eval_on_load: evaluate the restored checkpoint before training on.
       if (cfg.eval_on_load && this.lastCheckpoint && this.state.global_step > 0) await this.evaluate();
       epochs: for (; this.state.epoch < epochs; this.state.epoch++, this.state.global_train_examples_seen_this_epoch = 0) {
+        const globalIndices = epochIndices(cfg, this.dataset, (cfg.epoch ?? 0) + this.state.epoch, this.runDir, { worldSize: this.pg.size, write: this.isMain });
+        const startIndex = this.state.global_train_examples_seen_this_epoch;
         const loader = new DataLoader({
           dataset: this.dataset,
-          globalIndices: epochIndices(cfg, this.dataset, (cfg.epoch ?? 0) + this.state.epoch, this.runDir),
+          globalIndices,
           rank: this.pg.rank,
           worldSize: this.pg.size,
-          globalBatchSize: cfg.global_train_batch_size,
-          startIndex: this.state.global_train_examples_seen_this_epoch,
+          globalBatchSize: this.batchSchedule.maxSize,
+          // With batch_size_warmup: the sizes from here on, as the tokens trained on decide them.
+          plan: this.batchSchedule.isConstant ? undefined : this.batchSchedule.epochPlan(globalIndices.length, startIndex, this.state.global_train_tokens_seen),
+          startIndex,
           dropLast: true,
           padTokenId: cfg.model.pad_token_id,
           numWorkers: cfg.data.num_workers,
@@ -491,15 +640,19 @@ export class Trainer extends EventEmitter {
               this.notice(`step ${this.state.global_step}: non-finite loss or gradient, step skipped (${skipped} so far)`);
               this.sinks?.log(this.state.global_step, { 'train/skipped_steps': skipped, 'throughput/total_tokens': this.state.global_train_tokens_seen });
             } else {
-              Object.assign(metrics, speed.check(), { 'throughput/total_tokens': this.state.global_train_tokens_seen });
+              Object.assign(metrics, speed.check(), { 'throughput/total_tokens': this.state.global_train_tokens_seen, [METRIC.globalBatchSize]: B * W });
               if (this.skippedSteps) metrics['train/skipped_steps'] = this.skippedSteps;
+              if (logsSystemMetrics(this.state.global_step)) Object.assign(metrics, memoryMetrics(this.trainables().map((p) => p.tensor), this.optimizer, this.model.device));
               losses.push(metrics['train/CrossEntropyLoss']!);
               this.sinks?.log(this.state.global_step, metrics);
               this.emit('step', this.state.global_step, metrics);
             }
             const s = this.state.global_step;
-            if (s % cfg.save_interval === 0 || (cfg.save_interval_unsharded && s % cfg.save_interval_unsharded === 0)) await this.saveInBackground();
+            // One process: every checkpoint is unsharded; save_interval_unsharded adds to the schedule.
+            const unshardedDue = !!cfg.save_interval_unsharded && s % cfg.save_interval_unsharded === 0;
+            if (s % cfg.save_interval === 0 || (unshardedDue && !this.fsdp)) await this.saveInBackground();
             else if (cfg.save_interval_ephemeral && s % cfg.save_interval_ephemeral === 0) await this.saveInBackground({ ephemeral: true });
+            if (this.fsdp && unshardedDue) await this.saveUnshardedCheckpoint();
             // A signal skips the eval (OLMo: not after a cancel) in one process; ranks must agree, so with
             // several they evaluate and stop at the next agreed check.
             if (this.evaluation?.due(s) && !(this.stopSignal && this.pg.size === 1)) await this.evaluate();
@@ -513,7 +666,10 @@ export class Trainer extends EventEmitter {
       if (this.saveInFlight) await this.saveInFlight;
       this.throwSaveError();
       if (this.state.global_step > 0 && this.savedStep !== this.state.global_step) await this.saveCheckpoint();
+      if (this.fsdp && cfg.save_interval_unsharded && this.state.global_step > 0 && this.lastUnshardedStep !== this.state.global_step) await this.saveUnshardedCheckpoint();
       await this.checkpointer.flush();
+      await this.unshardedCheckpointer?.flush();
+      this.throwSaveError();
       // Every rank returns only once rank 0's final checkpoint is on disk.
       await this.pg.barrier();
       this.endSaved = true;
@@ -554,6 +710,14 @@ export class Trainer extends EventEmitter {
     this.emit('notice', message);
     if (this.sinks?.console) this.sinks.console.info(message);
     else process.stderr.write(`olmo-ts: ${message}\n`);
+  }
+
+  /** Under FSDP, each parameter's gradient norm over every rank's piece; else undefined (local = global). */
+  private async shardedGradNorms(): Promise<Float64Array | undefined> {
+    if (!this.fsdp) return undefined;
+    const local = this.optimizer.localGradNorms();
+    const sq = await this.fsdp.reduceNormSquares(local.map((n) => n * n));
+    return sq.map((x) => Math.fround(Math.sqrt(x)));
   }
 
   /**
@@ -616,6 +780,8 @@ export class Trainer extends EventEmitter {
     this.lock?.release();
     this.indicesLog?.close();
     this.dp?.close();
+    this.fsdp?.close();
+    void this.unshardedCheckpointer?.close();
     if (this.ownsPg) this.pg?.close();
     void this.checkpointer?.close();
     this.evaluation?.close();
@@ -639,4 +805,11 @@ function defaultThreads(): number {
   if (Number.isInteger(omp) && omp > 0) return omp;
   const perNode = Number(process.env.LOCAL_WORLD_SIZE) || 1;
   return Math.max(1, Math.floor(os.cpus().length / perNode));
+}
+
+/** Which blocks OLMo's FSDP wrapping makes units of their own (by_block*: all; one_in_N: every Nth). */
+function blockIsUnit(wrapping: TrainConfig['fsdp']['wrapping_strategy']): (i: number) => boolean {
+  const n = { one_in_two: 2, one_in_three: 3, one_in_four: 4, one_in_five: 5 }[wrapping as string];
+  if (n) return (i) => i % n === 0;
+  return () => wrapping === 'by_block' || wrapping === 'by_block_and_size';
 }

@@ -53,9 +53,9 @@ test('OLMo keys olmo-ts does not honour: refused before anything is written, or 
     assert.match(r.stderr, cases[i]![1]);
   });
   assert.ok(!fs.existsSync(sb.run) && !fs.existsSync(path.join(sb.dir, 's3:')), 'nothing written (no folder named "s3:")');
-  const warned = await train(sb.config, ['--max_duration=1', '--compile={}', '--fsdp.precision=mixed']);
+  const warned = await train(sb.config, ['--max_duration=1', '--compile={}', '--torch_profiling=true']);
   assertExit(warned, 0, 'warned keys');
-  for (const k of ['compile', 'fsdp']) assert.equal(warned.stderr.split(`olmo-ts: warning: ${k}: `).length - 1, 1, `one warning for ${k}\n${warned.stderr}`);
+  for (const k of ['compile', 'torch_profiling']) assert.equal(warned.stderr.split(`olmo-ts: warning: ${k}: `).length - 1, 1, `one warning for ${k}\n${warned.stderr}`);
 });
 
 function unshareWorks(): string | null {

@@ -15,6 +15,8 @@ export const METRIC = {
   clippingRate: 'optim/clipping_rate',
   /** Tokens seen by all ranks since the start of training. */
   totalTokens: 'throughput/total_tokens',
+  /** Instances in the step's global batch (changes with batch_size_warmup; not in OLMo v0.2.5). */
+  globalBatchSize: 'train/GlobalBatchSize',
   /** Tokens per second on this device, over the speed monitor's window. */
   tokensPerSecond: 'throughput/device/tokens_per_second',
   /** Optimizer steps per second on this device, over the speed monitor's window. */
