@@ -26,6 +26,7 @@ struct Registry {
   std::vector<at::Generator> gens;    // generator handles (CPU), id -> generator
   Napi::FunctionReference err_ctor[kNumErrKinds];
   int autocast_depth[2] = {0, 0};     // nesting per device type (cpu, cuda)
+  std::shared_ptr<void> checkpoint;  // activation-checkpointing state (checkpoint_fn.cc)
   std::shared_ptr<void> dist;         // stores, process groups, works (native/dist.cc)
   // Parked ids: slots whose tensor is temporarily absent (an FSDP parameter view while its unit's
   // parameters are sharded). A use gets `why` instead of "disposed"; shape/dtype/device queries are
@@ -119,6 +120,7 @@ void init_nn_ops(Napi::Env env, Napi::Object exports);
 void init_runtime(Napi::Env env, Napi::Object exports);
 void init_optim(Napi::Env env, Napi::Object exports);
 void init_cpu_cache(Napi::Env env, Napi::Object exports);
+void init_checkpoint(Napi::Env env, Napi::Object exports);
 void init_fused_head(Napi::Env env, Napi::Object exports);
 void init_dist(Napi::Env env, Napi::Object exports);
 void init_fsdp(Napi::Env env, Napi::Object exports);

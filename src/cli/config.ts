@@ -31,17 +31,22 @@ export function register(program: Command): void {
     .argument('<config>', 'YAML config file (OLMo format)')
     .argument('[overrides...]', 'dotted overrides such as --optimizer.learning_rate=1e-3')
     .option('--json', 'print JSON instead of YAML')
+    .option('--memory', 'print the memory estimate per device instead (as `olmo-ts plan`)')
     .option('--no-validate-paths', 'let ${path.glob} match nothing and ${path.last_checkpoint} find nothing (OLMo validate_paths=False)')
     .allowUnknownOption()
     .allowExcessArguments()
     .addHelpText('after', SHOW_HELP)
-    .action(async (file: string, words: string[], opts: { json?: boolean; validatePaths: boolean }) => {
+    .action(async (file: string, words: string[], opts: { json?: boolean; memory?: boolean; validatePaths: boolean }) => {
       const { loadTrainConfig, trainConfigToYaml } = await import('../config');
       const { collectOverrideArgs } = await import('../config/overrides');
       const cfg = loadTrainConfig(file, collectOverrideArgs(words), {
         validatePaths: opts.validatePaths,
         onWarning: (m) => process.stderr.write(`olmo-ts: warning: ${m}\n`),
       });
+      if (opts.memory) {
+        process.stdout.write(await (await import('./plan')).memoryPlanReport(cfg, file, opts.json ?? false));
+        return;
+      }
       process.stdout.write(opts.json ? JSON.stringify(cfg, null, 2) + '\n' : trainConfigToYaml(cfg));
     });
 

@@ -12,6 +12,7 @@ import { register as registerPrepareData } from './prepare-data';
 import { register as registerInspectData } from './inspect-data';
 import { register as registerLaunch } from './launch';
 import { register as registerGenerate } from './generate';
+import { register as registerPlan } from './plan';
 import { register as registerReport } from './report';
 import { register as registerTrain } from './train';
 import { register as registerUnshard } from './unshard';
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   registerInspectData(program);
   registerLaunch(program);
   registerGenerate(program);
+  registerPlan(program);
   registerReport(program);
   registerTrain(program);
   registerUnshard(program);

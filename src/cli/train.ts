@@ -27,7 +27,9 @@ Exit codes:
   75  stopped early by SIGTERM/SIGINT/SIGHUP or time_limit, after saving a checkpoint: run again
       to resume (a second signal exits at once, without a checkpoint, with 128+signal)
   3   the loss or gradients became non-finite (nothing was applied from that step)
-  1   any other error (bad config, data or checkpoint: the message names the key or file)
+  1   any other error (bad config, data or checkpoint: the message names the key or file; a run
+      whose estimated memory does not fit what is available is refused before anything is built:
+      OLMO_TS_MEMORY_CHECK=warn starts it anyway, =off skips the check; see \`olmo-ts plan\`)
 
 Examples:
   $ olmo-ts prepare-data --brown -o data/brown-gpt2 && olmo-ts train configs/tiny-cpu.yaml

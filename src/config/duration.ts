@@ -49,6 +49,17 @@ export function parseDuration(v: unknown, key = 'max_duration'): Duration {
   return { unit, value };
 }
 
+/**
+ * A global batch size that changes with the tokens trained on (batch_size_warmup, an olmo-ts
+ * extension); implemented by BatchSizeSchedule (src/data/batch-schedule.ts).
+ */
+export interface BatchSizeProgress {
+  /** Tokens trained on after `steps` more steps from `tokensSeen`. */
+  tokensAfterSteps(tokensSeen: number, steps: number): number;
+  /** Steps whose whole batch fits below `budget` tokens, from `tokensSeen`. */
+  stepsWithinTokens(tokensSeen: number, budget: number): number;
+}
+
 /** The training progress the budget conversions depend on (OLMo Trainer state). */
 export interface Progress {
   /** Optimizer steps taken so far. */
@@ -59,6 +70,10 @@ export interface Progress {
   tokensPerBatch: number;
   /** Batches in one epoch (dataset size // global_train_batch_size); needed only for "ep" durations. */
   batchesPerEpoch?: number;
+  /** With a changing batch size: the conversions follow it instead of tokensPerBatch. */
+  batchSizes?: BatchSizeProgress;
+  /** With a changing batch size: steps of N whole epochs from the start of training. */
+  stepsForEpochs?: (epochs: number) => number;
 }
 
 function needEpochs(p: Progress): number {
@@ -72,9 +87,10 @@ export function maxSteps(d: Duration, p: Progress): number {
     case 'steps':
       return d.value;
     case 'tokens':
+      if (p.batchSizes) return p.globalStep + p.batchSizes.stepsWithinTokens(p.tokensSeen, d.value);
       return p.globalStep + Math.floor(Math.max(d.value - p.tokensSeen, 0) / p.tokensPerBatch);
     case 'epochs':
-      return d.value * needEpochs(p);
+      return p.stepsForEpochs ? p.stepsForEpochs(d.value) : d.value * needEpochs(p);
   }
 }
 
@@ -82,10 +98,12 @@ export function maxSteps(d: Duration, p: Progress): number {
 export function maxTokens(d: Duration, p: Progress): number {
   switch (d.unit) {
     case 'steps':
+      if (p.batchSizes) return p.batchSizes.tokensAfterSteps(p.tokensSeen, Math.max(d.value - p.globalStep, 0));
       return p.tokensSeen + Math.max(d.value - p.globalStep, 0) * p.tokensPerBatch;
     case 'tokens':
       return d.value;
     case 'epochs':
+      if (p.batchSizes && p.stepsForEpochs) return p.batchSizes.tokensAfterSteps(0, p.stepsForEpochs(d.value));
       return d.value * needEpochs(p) * p.tokensPerBatch;
   }
 }

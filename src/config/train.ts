@@ -1,6 +1,7 @@
 // TrainConfig: every key of OLMo v0.2.5's TrainConfig (olmo/config.py) with its default and
 // meaning, built from the section specs; validateTrainConfig checks an already-interpolated object
 // once, including the cross-key checks OLMo makes in scripts/train.py and olmo/optim.py.
+import { batchSizeSteps, batchSizeWarmupSpec } from './batch-size-warmup';
 import { dataSpec, evaluatorSpec, tokenizerSpec } from './data';
 import { parseDuration } from './duration';
 import { ConfigError } from './errors';
@@ -15,7 +16,9 @@ export const PRECISIONS = ['amp_bf16', 'amp_fp16', 'fp32'] as const;
 /** Sharded checkpointer implementations (ShardedCheckpointerType). */
 export const SHARDED_CHECKPOINTERS = ['torch_new', 'torch_legacy', 'local'] as const;
 /** Activation checkpointing strategies (ActivationCheckpointingStrategy). */
-export const ACTIVATION_CHECKPOINTING = ['whole_layer', 'one_in_two', 'one_in_three', 'one_in_four', 'fine_grained'] as const;
+export const ACTIVATION_CHECKPOINTING = ['whole_layer', 'one_in_two', 'one_in_three', 'one_in_four', 'two_in_three', 'three_in_four', 'fine_grained'] as const;
+/** One of ACTIVATION_CHECKPOINTING (two_in_three and three_in_four are OLMo v0.3.0's additions). */
+export type ActivationCheckpointingStrategy = (typeof ACTIVATION_CHECKPOINTING)[number];
 
 const modelField = custom<ModelConfig>({
   doc: 'The OLMo model (ModelConfig).',
@@ -76,7 +79,8 @@ export const trainSpec = section(
     sharded_checkpointer: oneOf(SHARDED_CHECKPOINTERS, { default: 'torch_legacy', doc: 'The sharded checkpointer used to save checkpoints during training.' }),
     new_style_checkpoints: nullable(bool({ doc: 'Deprecated. Use sharded_checkpointer instead.' })),
     max_duration: maxDurationField,
-    global_train_batch_size: int({ default: 512, min: 1, doc: 'The effective global batch size (instances per optimizer step, all ranks).' }),
+    global_train_batch_size: int({ default: 512, min: 1, doc: 'The effective global batch size (instances per optimizer step, all ranks); with batch_size_warmup, the size after the warm-up.' }),
+    batch_size_warmup: nullable(batchSizeWarmupSpec),
     device_train_batch_size: nullable(int({ min: 1, doc: 'Do not set: computed as global_train_batch_size // world_size.' })),
     device_train_microbatch_size: int({ default: 16, min: 1, doc: 'Instances per forward/backward pass on each device; gradients accumulate over micro-batches.' }),
     device_eval_batch_size: int({ default: 16, min: 1, doc: 'Evaluation instances per forward pass on each device.' }),
@@ -118,7 +122,7 @@ export const trainSpec = section(
     python_profiling: bool({ default: false, doc: 'Profile the host code on batches 6, 7 and 8.' }),
     torch_profiling: bool({ default: false, doc: 'Run the torch profiler on batches 6, 7 and 8.' }),
     stop_at: nullable(int({ min: 0, doc: 'Stop at this step (before max_duration).' })),
-    activation_checkpointing: nullable(oneOf(ACTIVATION_CHECKPOINTING, { doc: 'The activation checkpointing strategy (true/false are accepted for whole_layer/null, as in OLMo).' })),
+    activation_checkpointing: nullable(oneOf(ACTIVATION_CHECKPOINTING, { doc: 'Recompute activations in backward instead of keeping them: whole_layer (every block), one_in_two/one_in_three/one_in_four (blocks with index % N == 0), two_in_three/three_in_four (index % 3 != 0 / % 4 != 0), fine_grained (norms, attention and activation inside each block). true/false are accepted for whole_layer/null, as in OLMo.' })),
   },
   { title: 'TrainConfig', doc: 'OLMo training configuration (olmo/config.py TrainConfig, v0.2.5).' },
 );
@@ -177,6 +181,12 @@ function checkCombinations(c: TrainConfig): void {
     if (d.paths !== null && d.datasets !== null) throw new ConfigError(`${key}.datasets`, 'got both paths and datasets, expected only one of them');
   };
   checkData(c.data, 'data');
+  if (c.batch_size_warmup) {
+    batchSizeSteps(c.batch_size_warmup, { globalBatchSize: c.global_train_batch_size, seqLen: c.model.max_sequence_length });
+    if (s.units !== 'tokens') {
+      throw new ConfigError('scheduler.units', `got ${JSON.stringify(s.units)}, expected "tokens" with batch_size_warmup (the learning rate and clipping schedule must follow tokens when the batch size changes; give t_warmup and t_max in tokens)`);
+    }
+  }
   c.evaluators.forEach((e, i) => checkData(e.data, `evaluators.${i}.data`));
 }
 

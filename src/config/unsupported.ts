@@ -35,7 +35,6 @@ export const UNSUPPORTED_KEYS: readonly UnsupportedKey[] = [
   { key: 'model.init_device', action: 'refuse', applies: (_c, v) => typeof v === 'string' && /^cuda/.test(v), reason: 'olmo-ts trains on the CPU so far: set model.init_device: cpu (or null)' },
   { key: 'fsdp.use_orig_params', action: 'ignore', reason: 'olmo-ts always keeps the original parameter names and per-parameter views (use_orig_params: true)' },
   { key: 'compile', action: 'warn', applies: set, reason: 'olmo-ts runs the model eagerly (no torch.compile); the compile settings are ignored' },
-  { key: 'activation_checkpointing', action: 'warn', applies: set, reason: 'olmo-ts keeps every activation (no activation checkpointing yet): memory use is that of null' },
   { key: 'python_profiling', action: 'warn', reason: 'olmo-ts has no profiler yet; nothing is profiled' },
   { key: 'torch_profiling', action: 'warn', reason: 'olmo-ts has no profiler yet; nothing is profiled' },
   { key: 'model.flash_attention', action: 'ignore', reason: "attention always uses libtorch's fused kernel where the libtorch has one" },

@@ -10,6 +10,8 @@ import { DocumentIndex, DocumentSpan } from './doc-index';
 import { buildGlobalIndices, loadGlobalIndices, rankIndices, readGlobalIndicesInfo } from './global-indices';
 import { MemMapDataset } from './memmap-dataset';
 import { loadTokenizer } from './tokenizer';
+import { BatchSizeSchedule } from './batch-schedule';
+import { batchSizeSteps, batchSizeWarmupSpec } from '../config/batch-size-warmup';
 
 /** What to inspect: a run folder, or the data settings given directly (which override the run's). */
 export interface InspectOptions {
@@ -58,6 +60,7 @@ interface RunConfig {
   model?: { max_sequence_length?: number; eos_token_id?: number; pad_token_id?: number };
   tokenizer?: { identifier?: string };
   global_train_batch_size?: number;
+  batch_size_warmup?: unknown;
   seed?: number;
   epoch?: number | null;
 }
@@ -145,21 +148,45 @@ export async function inspectBatches(o: InspectOptions): Promise<InspectedInstan
     return order;
   };
   const dB = B / W;
-  // Batches per epoch, as the trainer's loader makes them (whole device batches only).
-  const perEpoch = Math.floor(rankIndices(orderOf(firstEpoch), { rank: 0, worldSize: W }).length / dB);
-  if (perEpoch < 1) throw new DataError(`the data order holds fewer than one batch of ${B} instances`, { key: 'global_train_batch_size' });
-  const locate = (step: number) => ({ epoch: firstEpoch + Math.floor((step - 1) / perEpoch), batch: (step - 1) % perEpoch });
+  // The run's global batch per step: constant, or growing with the tokens trained on (batch_size_warmup).
+  const warmup = o.globalBatchSize === undefined && cfg.batch_size_warmup ? batchSizeWarmupSpec.parse(cfg.batch_size_warmup, 'batch_size_warmup') : null;
+  const schedule = new BatchSizeSchedule(warmup ? batchSizeSteps(warmup, { globalBatchSize: B, seqLen }) : [{ tokens: 0, size: B }], seqLen, { divisor: W });
+  /** Where step s (counted from the start of `firstEpoch`) takes its batch: epoch, batch in it, order slice. */
+  let locate: (step: number) => { epoch: number; batch: number; start: number; size: number };
+  /** The run's global step of step s (what OLMo's per-rank logs are keyed by). */
+  let toRunStep: (step: number) => number;
+  if (schedule.isConstant) {
+    // Batches per epoch, as the trainer's loader makes them (whole device batches only).
+    const perEpoch = Math.floor(rankIndices(orderOf(firstEpoch), { rank: 0, worldSize: W }).length / dB);
+    if (perEpoch < 1) throw new DataError(`the data order holds fewer than one batch of ${B} instances`, { key: 'global_train_batch_size' });
+    locate = (step) => {
+      const batch = (step - 1) % perEpoch;
+      return { epoch: firstEpoch + Math.floor((step - 1) / perEpoch), batch, start: batch * B, size: B };
+    };
+    toRunStep = (s) => s + (firstEpoch - runFirstEpoch) * perEpoch;
+  } else {
+    // Growing batches: the sizes follow the tokens trained on since the run's start, and an epoch
+    // ends, as in the trainer, when the next global batch no longer fits its instances.
+    const from = Math.min(firstEpoch, runFirstEpoch);
+    const length = orderOf(firstEpoch).length; // the epoch's order, padded to the world size as the trainer's
+    const offset = schedule.stepsForEpochs(length, firstEpoch - from);
+    locate = (step) => {
+      const l = schedule.locate(step + offset, length);
+      return { epoch: from + l.epoch, batch: l.batch, start: l.start, size: l.size };
+    };
+    toRunStep = (s) => s + offset;
+  }
 
   const docIndexes = new Map<string, DocumentIndex | undefined>();
   const out: InspectedInstance[] = [];
   try {
     for (const rank of ranks) {
       // OLMo's per-rank logs are keyed by the run's global step.
-      const toRunStep = (s: number) => s + (firstEpoch - runFirstEpoch) * perEpoch;
       const logged = o.runDir ? loggedIndices(o.runDir, rank, new Set(steps.map(toRunStep))) : undefined;
       for (const step of steps) {
         const at = locate(step);
-        const idx = logged?.get(toRunStep(step)) ?? Array.from(rankIndices(orderOf(at.epoch), { rank, worldSize: W }).subarray(at.batch * dB, (at.batch + 1) * dB));
+        // The step's global batch is order[start : start + size]; rank r trains every W-th of it.
+        const idx = logged?.get(toRunStep(step)) ?? Array.from(rankIndices(orderOf(at.epoch).subarray(at.start, at.start + at.size), { rank, worldSize: W }));
         if (idx.length === 0) throw new DataError(`step ${step} has no batch for rank ${rank}`, { key: 'step' });
         for (let i = 0; i < idx.length; i++) {
           const index = idx[i]!;

@@ -26,6 +26,12 @@ export interface LoaderOptions {
   worldSize?: number;
   /** Instances already trained on in this epoch (a multiple of globalBatchSize to stay aligned). */
   startIndex?: number;
+  /**
+   * Global batches of changing size (BatchSizeSchedule.epochPlan, batch_size_warmup): batch j is
+   * order[starts[j] : starts[j] + sizes[j]], this rank's share every worldSize-th of it. The
+   * starts follow each other from startIndex; globalBatchSize is then only the largest size.
+   */
+  plan?: { starts: ArrayLike<number>; sizes: ArrayLike<number> };
   /** Stop after this many global instances. */
   maxExamples?: number;
   /** Drop this rank's last, smaller batch (`data.drop_last`). */
@@ -54,6 +60,7 @@ export class DataLoader implements AsyncIterable<LoaderBatch> {
   /** Milliseconds the last batch was waited for. */
   lastWaitMs = 0;
   private readonly firstBatch: number;
+  private readonly plan: LoaderOptions['plan'] | null = null;
   private readonly collator: CollatorOptions;
   private workers: Worker[] = [];
   private pending = new Map<number, { resolve: (b: Batch) => void; reject: (e: Error) => void }>();
@@ -66,8 +73,21 @@ export class DataLoader implements AsyncIterable<LoaderBatch> {
     }
     this.deviceBatchSize = o.globalBatchSize / W;
     this.indices = rankIndices(o.globalIndices, { rank: o.rank ?? 0, worldSize: W, startIndex: o.startIndex, maxExamples: o.maxExamples });
-    const full = Math.floor(this.indices.length / this.deviceBatchSize);
-    this.numBatches = o.dropLast || this.indices.length % this.deviceBatchSize === 0 ? full : full + 1;
+    if (o.plan) {
+      const { starts, sizes } = o.plan;
+      let pos = o.startIndex ?? 0;
+      for (let j = 0; j < starts.length; j++) {
+        if (starts[j] !== pos || sizes[j]! % W !== 0 || pos + sizes[j]! > o.globalIndices.length) {
+          throw new DataError(`batch plan entry ${j} (start ${starts[j]}, size ${sizes[j]}) does not continue at ${pos} in multiples of the world size ${W} within ${o.globalIndices.length} instances`, { key: 'batch_size_warmup' });
+        }
+        pos += sizes[j]!;
+      }
+      this.plan = o.plan;
+      this.numBatches = starts.length;
+    } else {
+      const full = Math.floor(this.indices.length / this.deviceBatchSize);
+      this.numBatches = o.dropLast || this.indices.length % this.deviceBatchSize === 0 ? full : full + 1;
+    }
     this.firstBatch = Math.floor((o.startIndex ?? 0) / o.globalBatchSize);
     this.collator = { padDirection: o.padDirection ?? 'right', padTokenId: o.padTokenId };
     const nw = o.numWorkers ?? 0;
@@ -92,6 +112,11 @@ export class DataLoader implements AsyncIterable<LoaderBatch> {
 
   /** The dataset indices of this rank's batch j (0-based within this loader). */
   batchIndices(j: number): Uint32Array {
+    if (this.plan) {
+      const W = this.o.worldSize ?? 1, s0 = this.o.startIndex ?? 0;
+      const a = this.plan.starts[j]! - s0;
+      return this.indices.subarray(a / W, (a + this.plan.sizes[j]!) / W);
+    }
     return this.indices.subarray(j * this.deviceBatchSize, (j + 1) * this.deviceBatchSize);
   }
 

@@ -8,6 +8,7 @@ import { Linear, ParamOptions } from '../nn/linear';
 import { Dropout } from '../nn/dropout';
 import { AMDLayerNorm, LayerNorm, LayerNormBase, RMSLayerNorm, autocastDtypeFor } from '../nn/layer-norm';
 import { BufferCache, applyRotary, explicitAttention, fusedAttention, repeatKv } from './attention';
+import type { CheckpointTape } from '../tensor/checkpoint';
 
 /** Keys and values of one block, (B, nkv, T, hs) each, before RoPE (as OLMo caches them). */
 export type LayerPast = [Tensor, Tensor];
@@ -160,8 +161,35 @@ export abstract class OLMoBlock extends Module {
     return { x: this.attnOut.forward(y), present };
   }
 
-  /** x (B, T, C) -> (B, T, C). bias: (B|1, nh|1, S, S) float, or null for plain causal attention. */
-  abstract forward(x: Tensor, bias: Tensor | null, layerPast: LayerPast | null, useCache: boolean): BlockOutput;
+  /**
+   * x (B, T, C) -> (B, T, C). bias: (B|1, nh|1, S, S) float, or null for plain causal attention.
+   * With `tape` (training under OLMo's fine_grained checkpointing) the parts listed in
+   * FINE_GRAINED_PARTS are recomputed in backward instead of keeping their activations.
+   */
+  abstract forward(x: Tensor, bias: Tensor | null, layerPast: LayerPast | null, useCache: boolean, tape?: CheckpointTape | null): BlockOutput;
+
+  /**
+   * fn(inputs, extras), recomputed in backward when a tape is given (OLMo's _activation_checkpoint_fn).
+   * With or without a tape, fn sees its inputs through a view (an identity autograd node): the
+   * gradients of fn's own uses of an input (an RMS norm reads x twice) sum there first, then meet
+   * the residual's, so the sums are the same whether or not fn is recomputed, bitwise.
+   */
+  protected part(tape: CheckpointTape | null, fn: (inputs: Tensor[], extras: (Tensor | null)[]) => Tensor, inputs: Tensor[], extras: (Tensor | null)[] = []): Tensor {
+    const run = (ins: Tensor[], ex: (Tensor | null)[]) => fn(ins.map((t) => t.view(t.shape)), ex);
+    return tape ? tape.recompute((i, e) => [run(i, e)], inputs, extras)[0]! : run(inputs, extras);
+  }
+  /**
+   * A cut point for a tensor used both inside and outside recomputed parts (the residual stream),
+   * so all its gradient meets before the segment behind it runs backward; x itself without a tape.
+   */
+  protected cut(tape: CheckpointTape | null, x: Tensor): Tensor {
+    return tape ? tape.cut([x])[0]! : x;
+  }
+  /** attention() as a recomputed part under a tape (training: no cache), else directly. */
+  protected attentionPart(tape: CheckpointTape | null, q: Tensor, k: Tensor, v: Tensor, bias: Tensor | null, layerPast: LayerPast | null, useCache: boolean): BlockOutput {
+    if (!tape) return this.attention(q, k, v, bias, layerPast, useCache);
+    return { x: this.part(tape, ([a, b, c], [m]) => this.attention(a!, b!, c!, m ?? null, null, false).x, [q, k, v], [bias]), present: null };
+  }
 }
 
 function maxFinite(d: string): number {
@@ -193,12 +221,15 @@ export class OLMoSequentialBlock extends OLMoBlock {
   override norms(): LayerNormBase[] {
     return [...super.norms(), this.attnNorm, this.ffNorm];
   }
-  forward(x: Tensor, bias: Tensor | null, layerPast: LayerPast | null, useCache: boolean): BlockOutput {
-    const qkv = this.clip(this.attProj.forward(this.attnNorm.forward(x))); // (B, T, C + 2·nkv·hs)
+  forward(x: Tensor, bias: Tensor | null, layerPast: LayerPast | null, useCache: boolean, tape: CheckpointTape | null = null): BlockOutput {
+    x = this.cut(tape, x);
+    const n = this.part(tape, ([t]) => this.attnNorm.forward(t!), [x]);
+    const qkv = this.clip(this.attProj.forward(n)); // (B, T, C + 2·nkv·hs)
     const [q, k, v] = qkv.split(this.qkvDims(), -1);
-    const att = this.attention(q!, k!, v!, bias, layerPast, useCache);
-    x = x.add(this.dropout.forward(att.x)); // (B, T, C)
-    const h = this.ffOut.forward(activation(this.config, this.ffProj.forward(this.ffNorm.forward(x))));
+    const att = this.attentionPart(tape, q!, k!, v!, bias, layerPast, useCache);
+    x = this.cut(tape, x.add(this.dropout.forward(att.x))); // (B, T, C)
+    const f = this.ffProj.forward(this.part(tape, ([t]) => this.ffNorm.forward(t!), [x]));
+    const h = this.ffOut.forward(this.part(tape, ([t]) => activation(this.config, t!), [f]));
     return { x: x.add(this.dropout.forward(h)), present: att.present };
   }
 }
@@ -222,10 +253,16 @@ export class OLMoParallelBlock extends OLMoBlock {
   override norms(): LayerNormBase[] {
     return [...super.norms(), this.norm];
   }
-  forward(x: Tensor, bias: Tensor | null, layerPast: LayerPast | null, useCache: boolean): BlockOutput {
-    const [q, k, v, ff] = this.fusedAttnFfProj.forward(this.norm.forward(x)).split([...this.qkvDims(), this.hiddenSize], -1);
-    const att = this.attention(this.clip(q!), this.clip(k!), this.clip(v!), bias, layerPast, useCache);
-    const mlp = this.dropout.forward(this.ffOut.forward(activation(this.config, ff!)));
+  forward(x: Tensor, bias: Tensor | null, layerPast: LayerPast | null, useCache: boolean, tape: CheckpointTape | null = null): BlockOutput {
+    x = this.cut(tape, x);
+    const n = this.part(tape, ([t]) => this.norm.forward(t!), [x]);
+    const [q0, k0, v0, ff0] = this.fusedAttnFfProj.forward(n).split([...this.qkvDims(), this.hiddenSize], -1);
+    // One cut for all four: they share the projection's history, which must go backward once.
+    let qkvf = [this.clip(q0!), this.clip(k0!), this.clip(v0!), ff0!];
+    if (tape) qkvf = tape.cut(qkvf);
+    const [q, k, v, ff] = qkvf;
+    const att = this.attentionPart(tape, q!, k!, v!, bias, layerPast, useCache);
+    const mlp = this.dropout.forward(this.ffOut.forward(this.part(tape, ([t]) => activation(this.config, t!), [ff!])));
     return { x: x.add(mlp).add(this.dropout.forward(att.x)), present: att.present };
   }
 }
@@ -259,14 +296,16 @@ export class OLMoLlamaBlock extends OLMoBlock {
   override norms(): LayerNormBase[] {
     return [...super.norms(), this.attnNorm, this.ffNorm];
   }
-  forward(x: Tensor, bias: Tensor | null, layerPast: LayerPast | null, useCache: boolean): BlockOutput {
+  forward(x: Tensor, bias: Tensor | null, layerPast: LayerPast | null, useCache: boolean, tape: CheckpointTape | null = null): BlockOutput {
     const h = this.attnNorm.forward(x); // (B, T, C)
     const q = this.clip(this.qProj.forward(h));
     const k = this.clip(this.kProj.forward(h));
     const v = this.clip(this.vProj.forward(h));
     const att = this.attention(q, k, v, bias, layerPast, useCache);
-    x = x.add(this.dropout.forward(att.x));
-    const m = this.ffOut.forward(activation(this.config, this.ffProj.forward(this.ffNorm.forward(x))));
+    // OLMo's llama block checkpoints only the feed-forward side under fine_grained.
+    x = this.cut(tape, x.add(this.dropout.forward(att.x)));
+    const f = this.ffProj.forward(this.part(tape, ([t]) => this.ffNorm.forward(t!), [x]));
+    const m = this.ffOut.forward(this.part(tape, ([t]) => activation(this.config, t!), [f]));
     return { x: x.add(this.dropout.forward(m)), present: att.present };
   }
 }

@@ -4,7 +4,8 @@
 import { Tensor } from '../tensor/tensor';
 import { arange } from '../tensor/creation';
 import { tidy } from '../tensor/scope';
-import { noGrad } from '../tensor/autograd';
+import { isGradEnabled, noGrad } from '../tensor/autograd';
+import { CheckpointTape } from '../tensor/checkpoint';
 import { HeadLossResult, crossEntropy, headLoss, linear } from '../tensor/functional';
 import { Device } from '../tensor/dtype';
 import { ArgumentError } from '../native/errors';
@@ -15,6 +16,7 @@ import { Dropout } from '../nn/dropout';
 import { LayerNormBase } from '../nn/layer-norm';
 import { BufferCache, FLOAT32_MIN, alibiAttentionBias, causalAttentionBias } from './attention';
 import { LayerPast, OLMoBlock, buildBlock, buildLayerNorm } from './block';
+import { ActivationCheckpointingStrategy, shouldCheckpointBlock } from './activation-checkpointing';
 import { initWeight } from './init';
 import type { GenerateOptions } from './generate';
 
@@ -99,6 +101,9 @@ export class OLMo extends Module {
   readonly wpe: Embedding | null;
   readonly ffOut: Linear | null;
   private readonly cache = new BufferCache();
+  private checkpointing: ActivationCheckpointingStrategy | null = null;
+  /** The checkpoint tape of the last training forward, until backward() consumes it. */
+  private pendingTape: CheckpointTape | null = null;
 
   constructor(config: ModelConfig | Record<string, unknown>, opts: OLMoOptions = {}) {
     super();
@@ -143,6 +148,56 @@ export class OLMo extends Module {
   }
 
   /**
+   * OLMo's set_activation_checkpointing: from the next training forward (training mode, grad on,
+   * no KV cache) the strategy's blocks or block parts keep no activations and are recomputed in
+   * backward. Such a forward must be back-propagated with model.backward(loss).
+   */
+  setActivationCheckpointing(strategy: ActivationCheckpointingStrategy | null): void {
+    this.checkpointing = strategy;
+  }
+  get activationCheckpointing(): ActivationCheckpointingStrategy | null {
+    return this.checkpointing;
+  }
+
+  /**
+   * Back-propagates a loss computed from this model's last forward: loss.backward(), plus the
+   * recomputation of checkpointed activations when that forward checkpointed. Gradients are the
+   * same as without checkpointing, bitwise (dropout included: recomputes replay the random stream).
+   */
+  backward(loss: Tensor, opts: { sumTiedGradients?: boolean } = {}): void {
+    const tape = this.pendingTape;
+    if (!tape) {
+      loss.backward();
+      return;
+    }
+    this.pendingTape = null;
+    // A tied wte gets gradient from the head (first) and the embedding (last segment). Without the
+    // tape the engine sums the two before adding them to .grad; doing the same keeps micro-batch
+    // accumulation bitwise equal (a + (b + c), not (a + b) + c). Not for parameters that are views
+    // of a sharded unit (FSDP accumulates its own gradient shards): sumTiedGradients: false.
+    const tied = this.config.weight_tying && (opts.sumTiedGradients ?? true) ? this.wte.weight : null;
+    tidy(() => {
+      const before = tied?.grad ?? null;
+      if (before) tied!.grad = null;
+      try {
+        tape.backward(loss);
+      } finally {
+        if (before) {
+          const now = tied!.grad;
+          if (now) noGrad(() => before.add_(now));
+          tied!.grad = before;
+        }
+      }
+    });
+  }
+
+  /** Drops the checkpoint tape of a training forward that will not be back-propagated. */
+  discardActivationCheckpoints(): void {
+    this.pendingTape?.dispose();
+    this.pendingTape = null;
+  }
+
+  /**
    * Logits for token ids (B, T) int64. Call inside tidy() (intermediates are freed by the
    * caller's scope); the result is tidy-safe to return. Mirrors OLMo's Olmo.forward.
    * With `headLoss`, the LM head is fused with the loss instead (training without float32 logits):
@@ -151,17 +206,28 @@ export class OLMo extends Module {
   forward(inputIds: Tensor | null, opts: ForwardOptions & { headLoss: HeadLossRequest }): OLMoLossOutput;
   forward(inputIds: Tensor | null, opts?: ForwardOptions): OLMoOutput;
   forward(inputIds: Tensor | null, opts: ForwardOptions & { headLoss?: HeadLossRequest | null } = {}): OLMoOutput | OLMoLossOutput {
-    return tidy(() => this.forwardImpl(inputIds, opts));
-  }
-
-  private forwardImpl(inputIds: Tensor | null, opts: ForwardOptions & { headLoss?: HeadLossRequest | null }): OLMoOutput | OLMoLossOutput {
-    if (opts.headLoss && opts.lastLogitsOnly) throw new ArgumentError('forward: headLoss and lastLogitsOnly cannot be combined (the loss needs every position)');
-    const t = this.trunk(inputIds, opts);
-    if (opts.headLoss) {
-      const r = this.fusedHeadLoss(t.x, opts.headLoss);
-      return { loss: r.loss, ce: r.ce, z: r.z, attnKeyValues: t.presents, hiddenStates: t.hidden };
+    if (this.pendingTape) {
+      throw new ArgumentError('the previous training forward used activation checkpointing and was not back-propagated: call model.backward(loss) instead of loss.backward() (or model.discardActivationCheckpoints())');
     }
-    return { logits: this.headLogits(t.x), attnKeyValues: t.presents, hiddenStates: t.hidden };
+    if (opts.headLoss && opts.lastLogitsOnly) throw new ArgumentError('forward: headLoss and lastLogitsOnly cannot be combined (the loss needs every position)');
+    const c = this.checkpointing;
+    const tape = c && this.training && isGradEnabled() && !opts.useCache && !opts.pastKeyValues ? new CheckpointTape() : null;
+    try {
+      const out = tidy(() => {
+        const t = this.trunk(inputIds, opts, tape);
+        if (opts.headLoss) {
+          const r = this.fusedHeadLoss(t.x, opts.headLoss);
+          return { loss: r.loss, ce: r.ce, z: r.z, attnKeyValues: t.presents, hiddenStates: t.hidden };
+        }
+        return { logits: this.headLogits(t.x), attnKeyValues: t.presents, hiddenStates: t.hidden };
+      });
+      if (tape && tape.size > 0) this.pendingTape = tape;
+      else tape?.dispose();
+      return out;
+    } catch (e) {
+      tape?.dispose();
+      throw e;
+    }
   }
 
   /** The LM head: logits = (x @ weight^T + bias) · scale (ff_out, or the tied wte; scale_logits). */
@@ -197,8 +263,11 @@ export class OLMo extends Module {
     return logits;
   }
 
-  /** Embeddings, blocks and the final norm: x (B, T, C) and what forward() returns besides logits. */
-  private trunk(inputIds: Tensor | null, opts: ForwardOptions): { x: Tensor; presents: LayerPast[] | null; hidden: Tensor[] | null } {
+  /**
+   * Embeddings, blocks and the final norm: x (B, T, C) and what forward() returns besides logits;
+   * blocks the strategy checkpoints go on `tape`.
+   */
+  private trunk(inputIds: Tensor | null, opts: ForwardOptions, tape: CheckpointTape | null): { x: Tensor; presents: LayerPast[] | null; hidden: Tensor[] | null } {
     const c = this.config;
     const past = opts.pastKeyValues ?? null;
     if (past && past.length !== c.n_layers) throw new ArgumentError(`pastKeyValues has ${past.length} layers, the model ${c.n_layers}`);
@@ -222,9 +291,16 @@ export class OLMo extends Module {
 
     const presents: LayerPast[] | null = opts.useCache ? [] : null;
     const hidden: Tensor[] | null = opts.outputHiddenStates ? [] : null;
+    const strategy = tape ? this.checkpointing : null;
     this.blocks.forEach((block, i) => {
       if (hidden && i % c.block_group_size === 0) hidden.push(x);
-      const out = block.forward(x, bias, past ? past[i]! : null, opts.useCache ?? false);
+      if (tape && shouldCheckpointBlock(strategy, i)) {
+        // The block keeps only its input; it runs again in backward (OLMo's whole-block checkpoint).
+        [x] = tape.recompute(([h], [b]) => [block.forward(h!, b ?? null, null, false).x], [x], [bias]);
+        return;
+      }
+      // One scope per block: intermediates autograd does not keep are freed as the forward goes.
+      const out = tidy(() => block.forward(x, bias, past ? past[i]! : null, opts.useCache ?? false, strategy === 'fine_grained' ? tape : null));
       x = out.x;
       if (presents) presents.push(out.present!);
     });
@@ -336,6 +412,7 @@ export class OLMo extends Module {
 
   /** Frees parameters and cached buffers. */
   override dispose(): void {
+    this.discardActivationCheckpoints();
     super.dispose();
     this.cache.dispose();
   }

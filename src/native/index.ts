@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { errorClasses } from './errors';
+import { prepareNativeEnvironment } from './environment';
 
 /** Tensor ids are indexes into the addon's handle table; -1 means "none". */
 export type Id = number;
@@ -38,6 +39,7 @@ export interface CpuCacheStats {
 export interface NativeBinding {
   dispose(id: Id): void;
   liveCount(): number;
+  mallocTrim(): boolean;
   setErrorClasses(classes: typeof errorClasses): void;
   // creation and host transfer
   fromArray(data: ArrayBufferView, shape: number[], dtype: number, device: number): Id;
@@ -159,7 +161,20 @@ export interface NativeBinding {
   gradNorms(params: Id[]): Float64Array;
   scaleGrads(params: Id[], coefs: Float64Array): void;
   firstNonFinite(ids: Id[]): number;
+  // activation checkpointing (native/checkpoint_fn.cc)
+  ckptShare(ids: Id[]): Id[];
+  /** [mailbox handle, cut point ids...] */
+  ckptCut(ids: Id[]): number[];
+  ckptBoxHasGrad(box: number): boolean;
+  ckptBoxRelease(box: number): void;
+  ckptCapture(cudaDevices: number[]): number;
+  ckptRelease(handle: number): void;
+  ckptEnter(handle: number): void;
+  ckptExit(): void;
+  ckptBackward(outputs: Id[], box: number): number;
+  ckptDepth(): number;
   // CPU caching allocator (native/cpu_cache.cc)
+  blasNumThreads(): number;
   cpuCacheStats(): CpuCacheStats;
   cpuCacheTrim(): void;
   cpuCacheResetPeak(): void;
@@ -227,6 +242,7 @@ function findAddon(): string {
 
 function load(): NativeBinding {
   const file = findAddon();
+  prepareNativeEnvironment();
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const binding = require(file) as NativeBinding;
   binding.setErrorClasses(errorClasses);

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConfigError } from '../config/errors';
 import type { TrainConfig } from '../config/train';
+import { BatchSizeSchedule } from '../data/batch-schedule';
 import { buildMemmapDataset } from '../data/config';
 import { buildGlobalIndices, saveGlobalIndices } from '../data/global-indices';
 import type { MemMapDataset } from '../data/memmap-dataset';
@@ -16,9 +17,11 @@ import { LionW } from '../optim/lion';
 import type { Optimizer } from '../optim/optimizer';
 import { buildParamGroups } from '../optim/param-groups';
 
-/** The model as OLMo builds it from `model:` (weights initialised from the current seed). */
+/** The model as OLMo builds it from `model:` (weights initialised from the current seed), with `activation_checkpointing`. */
 export function buildModel(cfg: TrainConfig): OLMo {
-  return new OLMo(cfg.model, { device: 'cpu' });
+  const model = new OLMo(cfg.model, { device: 'cpu' });
+  model.setActivationCheckpointing(cfg.activation_checkpointing);
+  return model;
 }
 
 /**
@@ -57,12 +60,16 @@ export function epochIndices(cfg: TrainConfig, dataset: MemMapDataset, epoch: nu
   return indices;
 }
 
-/** A short hash of what decides the data stream: token files (paths and sizes), seed, shapes. */
+/** A short hash of what decides the data stream: token files (paths and sizes), seed, shapes, batch sizes. */
 export function dataFingerprint(cfg: TrainConfig, dataset: MemMapDataset): string {
   const files = dataset.options.paths.map((p) => {
     const st = fs.statSync(p);
     return [path.resolve(p), st.size];
   });
-  const key = JSON.stringify({ files, seed: cfg.seed, seq: cfg.model.max_sequence_length, dtype: dataset.dtype, batch: cfg.global_train_batch_size, drop_last: cfg.data.drop_last });
+  const key = JSON.stringify({
+    files, seed: cfg.seed, seq: cfg.model.max_sequence_length, dtype: dataset.dtype, batch: cfg.global_train_batch_size, drop_last: cfg.data.drop_last,
+    // Only with a warm-up, so the fingerprints of constant-batch runs stay what they were.
+    ...(cfg.batch_size_warmup ? { batch_sizes: BatchSizeSchedule.fromConfig(cfg).steps } : {}),
+  });
   return createHash('sha256').update(key).digest('hex').slice(0, 16);
 }

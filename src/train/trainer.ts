@@ -12,6 +12,8 @@ import { parseDuration, maxEpochs, maxSteps, Progress } from '../config/duration
 import { trainConfigToYaml } from '../config/schema';
 import type { TrainConfig } from '../config/train';
 import { deriveBatchSizes } from '../config/train';
+import { BatchSizeSchedule } from '../data/batch-schedule';
+import { totalSize } from '../data/global-indices';
 import type { LoaderBatch } from '../data/loader';
 import { DataLoader } from '../data/loader';
 import type { MemMapDataset } from '../data/memmap-dataset';
@@ -30,9 +32,12 @@ import { collectiveFromProcessGroup } from '../eval/collective';
 import { InLoopEvaluation } from '../eval/in-loop';
 import { CheckpointError, Checkpointer, TrainerState, disposeCheckpoint, loadCheckpoint } from './checkpoint';
 import { microBatchLoss, usesFusedLoss } from './loss';
-import { memoryBannerLines, memoryMetrics } from './memory-metrics';
+import { cpuCacheMetrics, headAndCacheBannerLines } from './head-and-cache';
+import { MemoryCheckMode, MemoryPreflight, memoryBannerEntries, memoryCheckModeFromEnv, preflightMemoryCheck } from './memory-check';
+import { shardedCheckpointingProblem } from '../model/activation-checkpointing';
+import { logsSystemMetrics, memoryMetrics } from './memory-stats';
 import { buildDataset, buildModel, buildOptimizer, dataFingerprint, epochIndices } from './build';
-import { RunSinks, SpeedMonitor, createMetricsSinks, trainStepMetrics } from './logging';
+import { METRIC, RunSinks, SpeedMonitor, createMetricsSinks, trainStepMetrics } from './logging';
 import { StartupBanner } from './logging/banner';
 import { StartPlan, checkLaterCheckpoints, lockRunFolder, makeRunFolder, moveEarlierRunAside, planStart, removeIfCreatedAndEmpty, writeRunConfig } from './run-folder';
 import { DataParallel } from '../dist/data-parallel';
@@ -90,6 +95,11 @@ export interface TrainerOptions {
   fsdp?: boolean;
   /** FSDP: gather the next unit during the current one's forward (default true; benchmarks turn it off). */
   fsdpForwardPrefetch?: boolean;
+  /**
+   * Before building: estimate the run's memory and refuse when it does not fit what is available
+   * (default 'refuse', or OLMO_TS_MEMORY_CHECK), only warn, or skip the check ('off').
+   */
+  memoryCheck?: MemoryCheckMode;
 }
 
 /** What fit() returns. */
@@ -124,6 +134,8 @@ export class Trainer extends EventEmitter {
   optimizer!: Optimizer;
   private dataset!: MemMapDataset;
   private scheduler!: Scheduler;
+  /** The global batch size of each step (global_train_batch_size, or batch_size_warmup's growth). */
+  private batchSchedule!: BatchSizeSchedule;
   private checkpointer!: Checkpointer;
   private sinks: RunSinks | null = null;
   /** The config's evaluators (null without any): run every eval_interval steps. */
@@ -162,6 +174,8 @@ export class Trainer extends EventEmitter {
   private saveTag = 0;
   private lastUnshardedStep = -1;
   private indicesLog: DataIndicesLog | null = null;
+  /** The start-up memory estimate and its check against the memory available (in the banner). */
+  memory: MemoryPreflight | null = null;
 
   constructor(cfg: TrainConfig, opts: TrainerOptions = {}) {
     super();
@@ -177,15 +191,19 @@ export class Trainer extends EventEmitter {
     return !this.pg || this.pg.rank === 0;
   }
 
-  private get tokensPerBatch(): number {
-    return this.cfg.global_train_batch_size * this.cfg.model.max_sequence_length;
+  /** Instances in the global batch of the next step (all ranks). */
+  private get globalBatchSize(): number {
+    return this.batchSchedule.sizeAt(this.state.global_train_tokens_seen);
   }
   private progress(): Progress {
+    const sched = this.batchSchedule;
     return {
       globalStep: this.state.global_step,
       tokensSeen: this.state.global_train_tokens_seen,
-      tokensPerBatch: this.tokensPerBatch,
+      tokensPerBatch: this.globalBatchSize * this.cfg.model.max_sequence_length,
       batchesPerEpoch: Math.floor(this.dataset.length / this.cfg.global_train_batch_size),
+      // An epoch's order holds the dataset padded (or cut, drop_last) to a multiple of the world size.
+      ...(sched.isConstant ? {} : { batchSizes: sched, stepsForEpochs: (n: number) => sched.stepsForEpochs(totalSize(this.dataset.length, this.pg.size, this.cfg.data.drop_last), n) }),
     };
   }
 
@@ -212,17 +230,32 @@ export class Trainer extends EventEmitter {
       if (this.isMain) for (const n of plan.notes) this.notice(n);
       // Data first: a bad path fails in milliseconds, before a large model is built.
       this.dataset = buildDataset(cfg);
-      if (this.dataset.length < cfg.global_train_batch_size) {
-        throw new ConfigError('global_train_batch_size', `the dataset has ${this.dataset.length} instances of ${cfg.model.max_sequence_length} tokens, fewer than one batch of ${cfg.global_train_batch_size}`);
+      // Every global batch size must split evenly over the ranks (each takes batch[rank::world_size]).
+      this.batchSchedule = BatchSizeSchedule.fromConfig(cfg, { divisor: this.pg.size });
+      if (this.dataset.length < this.batchSchedule.maxSize) {
+        throw new ConfigError('global_train_batch_size', `the dataset has ${this.dataset.length} instances of ${cfg.model.max_sequence_length} tokens, fewer than one batch of ${this.batchSchedule.maxSize}`);
       }
       const dataWarnings = checkDataAgainstModel(this.dataset, { embeddingSize: embeddingSize(cfg.model), vocabSize: cfg.model.vocab_size, eosTokenId: cfg.model.eos_token_id, tokenizer: cfg.tokenizer.identifier });
       if (this.isMain) for (const w of dataWarnings) this.notice(`warning: ${w}`);
+      // A model too large for memory would be killed by the kernel with no message: check first.
+      // (ranks of one CPU machine share its memory: the check counts them all)
+      const env = readLaunchEnv();
+      this.memory = preflightMemoryCheck(cfg, {
+        mode: this.o.memoryCheck ?? memoryCheckModeFromEnv(),
+        warn: (m) => { if (this.isMain) this.notice(`warning: ${m}`); },
+        ranks: { worldSize: this.pg.size, localWorldSize: this.pg.size > 1 ? env.localWorldSize : 1, fsdp: this.o.fsdp },
+        sharing: this.pg.size > 1 ? env.localWorldSize : 1,
+      });
       manualSeed(cfg.seed);
       this.model = buildModel(cfg);
       // Every rank starts from rank 0's weights (as DDP does; the same seed makes them equal anyway).
       if (this.pg.size > 1) await this.pg.broadcast(this.model.parameters(), 0).wait();
       const sharding = shardingFor(cfg, this.pg.size, this.o.fsdp, this.isMain ? (m) => this.notice(`warning: ${m}`) : undefined);
-      if (sharding) this.fsdp = await Fsdp.create(this.model, this.pg, readLaunchEnv(), { ...sharding, forwardPrefetch: this.o.fsdpForwardPrefetch });
+      if (sharding) {
+        const problem = shardedCheckpointingProblem(cfg.activation_checkpointing, cfg.model.n_layers, blockIsUnit(cfg.fsdp.wrapping_strategy));
+        if (problem) throw new ConfigError('activation_checkpointing', `got ${JSON.stringify(cfg.activation_checkpointing)} with fsdp.sharding_strategy ${cfg.fsdp.sharding_strategy} and wrapping_strategy ${JSON.stringify(cfg.fsdp.wrapping_strategy)}: ${problem}`);
+        this.fsdp = await Fsdp.create(this.model, this.pg, readLaunchEnv(), { ...sharding, forwardPrefetch: this.o.fsdpForwardPrefetch });
+      }
       this.optimizer = buildOptimizer(cfg, this.trainables());
       this.scheduler = buildScheduler(cfg.scheduler);
       this.fingerprint = dataFingerprint(cfg, this.dataset);
@@ -247,7 +280,10 @@ export class Trainer extends EventEmitter {
       if (typeof this.state.run_id !== 'string') this.state.run_id = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
       if (this.isMain) for (const n of checkLaterCheckpoints(this.runDir, this.state.global_step, cfg.save_overwrite)) this.notice(n);
       // Replicated: gradients are averaged by DataParallel; sharded: by the FSDP units.
-      this.dp = new DataParallel(this.pg, this.fsdp ? [] : this.model.parameters(), { overlap: this.o.overlapGradReduce });
+      // DataParallel's overlap hooks count one gradient per parameter per backward; with activation
+      // checkpointing a tied wte receives two (head, then embedding, in separate engine calls), so
+      // it reduces after backward then.
+      this.dp = new DataParallel(this.pg, this.fsdp ? [] : this.model.parameters(), { overlap: this.o.overlapGradReduce && !cfg.activation_checkpointing });
       if (this.fsdp) this.saveTag = await this.dp.max(this.isMain ? process.pid : 0);
       // Everything is validated: from here on the folder is written (by rank 0; then every rank's
       // data-indices file, once an earlier run has been moved aside).
@@ -275,19 +311,22 @@ export class Trainer extends EventEmitter {
   private showBanner(plan: StartPlan): void {
     const cfg = this.cfg;
     const b = this.banner;
-    const tokens = this.tokensPerBatch;
+    const B = this.globalBatchSize;
+    const tokens = B * cfg.model.max_sequence_length;
     b.set('run folder', this.runDir);
     b.set('model', `${this.model.numParams().toLocaleString('en-US')} parameters, ${cfg.model.n_layers} layers, d_model ${cfg.model.d_model}, ${cfg.precision ?? 'fp32'}`);
     const threads = this.o.numThreads ?? defaultThreads();
     const parallel = this.fsdp ? `FSDP ${cfg.fsdp.sharding_strategy}, wrapping ${cfg.fsdp.wrapping_strategy ?? 'null'}` : 'data parallel';
     b.set('device', `cpu, ${threads} thread${threads === 1 ? '' : 's'}${this.pg.size > 1 || this.fsdp ? `; rank ${this.pg.rank} of ${this.pg.size} (${parallel})` : ''}`);
     b.set('data', `${this.dataset.length.toLocaleString('en-US')} instances (${this.dataset.paths.length} file${this.dataset.paths.length === 1 ? '' : 's'}, ${this.dataset.dtype})`);
-    b.set('batch', `${cfg.global_train_batch_size} x ${cfg.model.max_sequence_length} = ${tokens.toLocaleString('en-US')} tokens per step (micro-batch ${cfg.device_train_microbatch_size})`);
+    const growing = this.batchSchedule.isConstant ? '' : `, growing to ${cfg.global_train_batch_size} with batch_size_warmup`;
+    b.set('batch', `${B} x ${cfg.model.max_sequence_length} = ${tokens.toLocaleString('en-US')} tokens per step (micro-batch ${cfg.device_train_microbatch_size}${growing})`);
+    if (this.memory) for (const [label, value] of memoryBannerEntries(this.memory)) b.set(label, value);
     b.set('duration', `${cfg.max_duration} (${maxSteps(parseDuration(cfg.max_duration), this.progress())} steps)`);
     b.set('start', this.lastCheckpoint
       ? `resuming from ${this.lastCheckpoint} at step ${this.state.global_step}${plan.resumeKind === 'load_path' ? ' (load_path)' : ''}`
       : 'fresh (no checkpoint to resume)');
-    for (const [k, v] of memoryBannerLines(cfg)) b.set(k, v);
+    for (const [k, v] of headAndCacheBannerLines(cfg)) b.set(k, v);
     this.emit('banner', b);
     if (this.o.console !== false) this.notice(b.render());
   }
@@ -493,7 +532,7 @@ export class Trainer extends EventEmitter {
           if (attn) labels = labels.maskedFill(attn.eq(0), -100);
           const m = tidy(() => microBatchLoss(this.model, ids, labels, { attentionMask: attn, amp, fused: usesFusedLoss(cfg), zLoss: zSum !== null, divisor: microBatches }));
           this.dp.beforeBackward(r0 + rows >= B);
-          m.loss.backward();
+          this.model.backward(m.loss, { sumTiedGradients: !this.fsdp }); // recomputes checkpointed activations, if any
           const ce = keep(ceSum.add(m.ce));
           ceSum.dispose();
           ceSum = ce;
@@ -567,13 +606,17 @@ export class Trainer extends EventEmitter {
       // OLMo's eval_on_load: evaluate the restored checkpoint before training on.
       if (cfg.eval_on_load && this.lastCheckpoint && this.state.global_step > 0) await this.evaluate();
       epochs: for (; this.state.epoch < epochs; this.state.epoch++, this.state.global_train_examples_seen_this_epoch = 0) {
+        const globalIndices = epochIndices(cfg, this.dataset, (cfg.epoch ?? 0) + this.state.epoch, this.runDir, { worldSize: this.pg.size, write: this.isMain });
+        const startIndex = this.state.global_train_examples_seen_this_epoch;
         const loader = new DataLoader({
           dataset: this.dataset,
-          globalIndices: epochIndices(cfg, this.dataset, (cfg.epoch ?? 0) + this.state.epoch, this.runDir, { worldSize: this.pg.size, write: this.isMain }),
+          globalIndices,
           rank: this.pg.rank,
           worldSize: this.pg.size,
-          globalBatchSize: cfg.global_train_batch_size,
-          startIndex: this.state.global_train_examples_seen_this_epoch,
+          globalBatchSize: this.batchSchedule.maxSize,
+          // With batch_size_warmup: the sizes from here on, as the tokens trained on decide them.
+          plan: this.batchSchedule.isConstant ? undefined : this.batchSchedule.epochPlan(globalIndices.length, startIndex, this.state.global_train_tokens_seen),
+          startIndex,
           dropLast: true,
           padTokenId: cfg.model.pad_token_id,
           numWorkers: cfg.data.num_workers,
@@ -604,8 +647,9 @@ export class Trainer extends EventEmitter {
               this.notice(`step ${this.state.global_step}: non-finite loss or gradient, step skipped (${skipped} so far)`);
               this.sinks?.log(this.state.global_step, { 'train/skipped_steps': skipped, 'throughput/total_tokens': this.state.global_train_tokens_seen });
             } else {
-              Object.assign(metrics, speed.check(), memoryMetrics(), { 'throughput/total_tokens': this.state.global_train_tokens_seen });
+              Object.assign(metrics, speed.check(), { 'throughput/total_tokens': this.state.global_train_tokens_seen, [METRIC.globalBatchSize]: B * W });
               if (this.skippedSteps) metrics['train/skipped_steps'] = this.skippedSteps;
+              if (logsSystemMetrics(this.state.global_step)) Object.assign(metrics, memoryMetrics(this.trainables().map((p) => p.tensor), this.optimizer, this.model.device), cpuCacheMetrics());
               losses.push(metrics['train/CrossEntropyLoss']!);
               this.sinks?.log(this.state.global_step, metrics);
               this.emit('step', this.state.global_step, metrics);
@@ -768,4 +812,11 @@ function defaultThreads(): number {
   if (Number.isInteger(omp) && omp > 0) return omp;
   const perNode = Number(process.env.LOCAL_WORLD_SIZE) || 1;
   return Math.max(1, Math.floor(os.cpus().length / perNode));
+}
+
+/** Which blocks OLMo's FSDP wrapping makes units of their own (by_block*: all; one_in_N: every Nth). */
+function blockIsUnit(wrapping: TrainConfig['fsdp']['wrapping_strategy']): (i: number) => boolean {
+  const n = { one_in_two: 2, one_in_three: 3, one_in_four: 4, one_in_five: 5 }[wrapping as string];
+  if (n) return (i) => i % n === 0;
+  return () => wrapping === 'by_block' || wrapping === 'by_block_and_size';
 }

@@ -15,6 +15,8 @@ export const METRIC = {
   clippingRate: 'optim/clipping_rate',
   /** Tokens seen by all ranks since the start of training. */
   totalTokens: 'throughput/total_tokens',
+  /** Instances in the step's global batch (changes with batch_size_warmup; not in OLMo v0.2.5). */
+  globalBatchSize: 'train/GlobalBatchSize',
   /** Tokens per second on this device, over the speed monitor's window. */
   tokensPerSecond: 'throughput/device/tokens_per_second',
   /** Optimizer steps per second on this device, over the speed monitor's window. */
@@ -25,8 +27,6 @@ export const METRIC = {
   dataLoadingPercent: 'throughput/device/data_loading_percent',
   /** Mean seconds per step spent waiting for the data loader (not in OLMo v0.2.5). */
   dataLoadingSeconds: 'throughput/device/data_loading_seconds',
-  /** Peak resident memory of the process so far, in MB (OLMo logs `System/Peak GPU Memory (MB)` on GPUs). */
-  peakRssMb: 'System/Peak RSS (MB)',
   /** Memory the caching CPU allocator holds idle for reuse, in MB (not in OLMo). */
   cpuCacheMb: 'System/CPU Cache (MB)',
 } as const;

@@ -37,8 +37,10 @@ const HONOURED: Record<string, string> = {
   device_train_microbatch_size: 'src/train/trainer.ts', max_grad_norm: 'src/train/build.ts', max_grad_norm_ratio: 'src/train/build.ts',
   precision: 'src/train/trainer.ts', 'speed_monitor.window_size': 'src/train/trainer.ts', 'speed_monitor.gpu_flops_available': 'src/train/trainer.ts',
   console_log_interval: 'src/train/trainer.ts', softmax_auxiliary_loss: 'src/train/trainer.ts', time_limit: 'src/train/trainer.ts',
-  stop_at: 'src/train/trainer.ts', save_data_indices: 'src/train/trainer.ts',
+  stop_at: 'src/train/trainer.ts', save_data_indices: 'src/train/trainer.ts', activation_checkpointing: 'src/train/build.ts',
   evaluators: 'src/eval/build.ts', eval_interval: 'src/eval/in-loop.ts', device_eval_batch_size: 'src/eval/build.ts', eval_subset_num_batches: 'src/eval/build.ts', eval_on_load: 'src/train/trainer.ts',
+  'batch_size_warmup.start': 'src/config/batch-size-warmup.ts', 'batch_size_warmup.doubling_interval': 'src/config/batch-size-warmup.ts',
+  'batch_size_warmup.schedule': 'src/config/batch-size-warmup.ts',
   // model: the OLMo model reads its config (helpers in src/config/model.ts derive some sizes).
   'model.d_model': 'src/model/block.ts', 'model.n_heads': 'src/model/block.ts', 'model.n_kv_heads': 'src/config/model.ts',
   'model.clip_qkv': 'src/model/block.ts', 'model.n_layers': 'src/model/olmo.ts', 'model.mlp_ratio': 'src/config/model.ts',
@@ -104,7 +106,7 @@ test('refused keys are ConfigErrors naming the key when set; warned keys give on
   }
   for (const dev of ['cpu', 'meta', null]) assert.deepEqual(checkUnsupportedKeys(parseTrainConfig({ model: { init_device: dev } })), []);
   const w = checkUnsupportedKeys(parseTrainConfig({ evaluators: [{ label: 'x', data: { paths: ['a.npy'] } }], fsdp: { precision: 'mixed' }, compile: {}, activation_checkpointing: 'whole_layer', torch_profiling: true, data: { timeout: 5 } }));
-  assert.deepEqual(w.map((m) => m.split(':')[0]), ['compile', 'activation_checkpointing', 'torch_profiling', 'data.timeout']);
+  assert.deepEqual(w.map((m) => m.split(':')[0]), ['compile', 'torch_profiling', 'data.timeout']);
   // OLMo's own configs load (config show), and what training them would refuse or warn about is explicit.
   const { loadTrainConfig } = require('../../../src/config') as typeof import('../../../src/config');
   const olmo1b = loadTrainConfig(path.join(ROOT, 'configs/official/OLMo-1B.yaml'), ['--save_folder=runs/x'], { env: {}, onWarning: () => undefined, validatePaths: false });

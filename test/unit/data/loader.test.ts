@@ -129,3 +129,19 @@ test('toTensors hands a batch to int64/float/bool tensors', { skip: nativeSkip }
   assert.deepEqual(Array.from(t.index.toArray() as ArrayLike<number | bigint>, Number), [7]);
   for (const x of [t.input_ids, t.index, t.label_mask!, t.attention_mask!]) x.dispose();
 });
+
+test('a batch plan (batch_size_warmup) gives global batches of changing size; each rank takes batch[rank::2]', async () => {
+  const ds = dataset();
+  const idx = buildGlobalIndices({ numInstances: ds.length, seed: 3, dropLast: false, worldSize: 2 });
+  const plan = { starts: [10, 12, 16, 24], sizes: [2, 4, 8, 8] }; // resumed at 10
+  const ranks = await Promise.all([0, 1].map((rank) => drain(new DataLoader({ dataset: ds, globalIndices: idx, globalBatchSize: 8, rank, worldSize: 2, startIndex: 10, plan, padTokenId: 1 }))));
+  for (const [j, start] of plan.starts.entries()) {
+    const global = Array.from(idx.subarray(start, start + plan.sizes[j]!));
+    for (const r of [0, 1]) assert.deepEqual(Array.from(ranks[r]![j]!.index), global.filter((_, i) => i % 2 === r), `batch ${j} rank ${r}`);
+  }
+  assert.equal(ranks[0]!.length, 4);
+  assert.throws(() => new DataLoader({ dataset: ds, globalIndices: idx, globalBatchSize: 8, worldSize: 2, startIndex: 10, plan: { starts: [10, 13], sizes: [2, 4] }, padTokenId: 1 }),
+    /batch plan entry 1 \(start 13, size 4\) does not continue at 12/);
+  assert.throws(() => new DataLoader({ dataset: ds, globalIndices: idx, globalBatchSize: 8, worldSize: 2, plan: { starts: [0], sizes: [3] }, padTokenId: 1 }), /in multiples of the world size 2/);
+  ds.close();
+});

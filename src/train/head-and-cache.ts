@@ -1,24 +1,23 @@
-// Memory and speed settings a training process reports: its peak resident memory and what the
-// caching CPU allocator holds idle (the memory it trades for fewer page faults), logged with each
-// step, and start-up banner lines for the caching allocator and the fused LM head + loss.
+// Two speed settings a training process reports: what the caching CPU allocator holds idle (the
+// memory it trades for fewer page faults), logged with the system metrics, and start-up banner
+// lines for the caching allocator and the fused LM head + loss. (The process's peak memory is
+// memory-stats.ts's System/Peak CPU Memory.)
 import type { TrainConfig } from '../config/train';
 import { cpuCache } from '../tensor/runtime';
 import { headChunkRows } from '../tensor/functional';
 import { METRIC, type Metrics } from './logging';
 import { usesFusedLoss } from './loss';
 
-/** `System/Peak RSS (MB)` and, when the caching allocator is on, `System/CPU Cache (MB)`. */
-export function memoryMetrics(): Metrics {
-  const m: Metrics = { [METRIC.peakRssMb]: process.resourceUsage().maxRSS / 1024 };
+/** `System/CPU Cache (MB)` when the caching allocator is on (else nothing). */
+export function cpuCacheMetrics(): Metrics {
   const c = cpuCache.stats();
-  if (c.enabled) m[METRIC.cpuCacheMb] = c.cachedBytes / 2 ** 20;
-  return m;
+  return c.enabled ? { [METRIC.cpuCacheMb]: c.cachedBytes / 2 ** 20 } : {};
 }
 
 const gb = (bytes: number) => `${(bytes / 2 ** 30).toFixed(bytes < 10 * 2 ** 30 ? 1 : 0)} GB`;
 
 /** Banner lines: how the LM head + loss runs, and what the caching CPU allocator may hold. */
-export function memoryBannerLines(cfg: TrainConfig): [string, string][] {
+export function headAndCacheBannerLines(cfg: TrainConfig): [string, string][] {
   const c = cpuCache.stats();
   const vocab = cfg.model.embedding_size ?? cfg.model.vocab_size;
   const tokens = cfg.device_train_microbatch_size * cfg.model.max_sequence_length;
