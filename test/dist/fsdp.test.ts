@@ -82,7 +82,7 @@ test('Trainer, world size 2: every strategy x wrapping equals one process over 2
   const combos = gridCombos(STRATEGIES, WRAPPINGS);
   // The grid trains with the fused LM head + loss (fused_loss's default; with *_and_size, ff_out is
   // a unit of its own that OLMo.fusedHeadLoss gathers); one combination keeps the plain head.
-  combos.push({ name: 'FULL_SHARD/by_block_and_size, fused_loss: false', overrides: ['--fsdp.sharding_strategy=FULL_SHARD', '--fsdp.wrapping_strategy=by_block_and_size', '--model.weight_tying=false', '--softmax_auxiliary_loss=true', '--fused_loss=false'] });
+  combos.push({ name: 'FULL_SHARD/by_block_and_size/plain-head', overrides: ['--fsdp.sharding_strategy=FULL_SHARD', '--fsdp.wrapping_strategy=by_block_and_size', '--model.weight_tying=false', '--softmax_auxiliary_loss=true', '--fused_loss=false'] });
   // one rank per "node": HYBRID then shards within a rank and replicates across the two
   const [r0] = okResults(await runDistributed<Record<string, { loss: number; weight: number; maxWeight: number }>>(TRAIN, 'grid', { worldSize: 2, env: nodes(1), timeoutMs: 900_000 }, { config, dir, combos }));
   assertGrid(r0!, combos.length, LOSS_TOL, WEIGHT_TOL);
