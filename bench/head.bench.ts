@@ -1,5 +1,6 @@
 // The LM head + loss of one micro-batch alone: olmo-ts's fused op, olmo-ts's unfused path
-// (logits, then nextTokenLoss) and PyTorch's (bench/head_ref.py, the ops train_ref.py runs), next to
+// (logits, then nextTokenLoss) and PyTorch's (bench/head_ref.py, the ops train_ref.py runs; with glibc as
+// shipped and tuned as bench:train's py-tuned side), next to
 // the three bf16 matmuls no implementation avoids (logits, d hidden, d W) and a bf16 matmul
 // ceiling measured in the same run: where the head's time goes, and how close it can get.
 //
@@ -42,9 +43,16 @@ function main(): void {
   const reps = Number(arg('reps', '7'));
   setNumThreads(threads);
   manualSeed(0);
-  const py = spawnSync('/usr/bin/python3', [path.join(__dirname, 'head_ref.py'), String(threads), String(reps), shapes.join(','), String(V)], { encoding: 'utf8' });
-  if (py.status !== 0) throw new Error(`head_ref.py failed: ${py.stderr}`);
-  const pyMs = JSON.parse(py.stdout) as Record<string, number>;
+  // PyTorch twice: glibc as shipped, and tuned as bench:train's py-tuned side (freed memory stays in the heap).
+  const runPy = (env: NodeJS.ProcessEnv) => {
+    const py = spawnSync('/usr/bin/python3', [path.join(__dirname, 'head_ref.py'), String(threads), String(reps), shapes.join(','), String(V)], { encoding: 'utf8', env });
+    if (py.status !== 0) throw new Error(`head_ref.py failed: ${py.stderr}`);
+    return JSON.parse(py.stdout) as Record<string, number>;
+  };
+  const stock = { ...process.env };
+  for (const k of Object.keys(stock)) if (k.startsWith('MALLOC_')) delete stock[k];
+  const pyMs = runPy(stock);
+  const pyTunedMs = runPy({ ...stock, MALLOC_MMAP_MAX_: '0', MALLOC_TRIM_THRESHOLD_: String(64 * 2 ** 30) });
   const ceilingMs = (() => {
     const a = keep(randn([2048, 2048]).to('bfloat16'));
     const ms = time(() => { a.matmul(a).select(0, 0).select(0, 0).item(); }, reps);
@@ -53,7 +61,7 @@ function main(): void {
   })();
   const ceiling = (2 * 2048 ** 3) / ceilingMs / 1e6; // GFLOP/s
   console.log(`bf16 matmul ceiling (2048^3, ${threads} threads): ${ceiling.toFixed(0)} GFLOP/s; vocab ${V}; ms per micro-batch (fwd + bwd), median of ${reps}`);
-  console.log(`${'tokens x d'.padEnd(12)}${'3 matmuls'.padStart(16)}${'fused'.padStart(16)}${'unfused'.padStart(16)}${'PyTorch'.padStart(16)}${'fused/PyTorch'.padStart(15)}   matmuls fwd / d hidden / d W (% ceil)`);
+  console.log(`${'tokens x d'.padEnd(12)}${'3 matmuls'.padStart(16)}${'fused'.padStart(16)}${'unfused'.padStart(16)}${'PyTorch'.padStart(16)}${'PyTorch tuned'.padStart(16)}${'py/fused'.padStart(10)}${'tuned/fused'.padStart(12)}   matmuls fwd / d hidden / d W (% ceil)`);
   for (const shape of shapes) {
     const [N, C] = shape.split('x').map(Number) as [number, number];
     const flops = 6 * N * C * V;
@@ -70,10 +78,10 @@ function main(): void {
     const unfused = time(step(() => nextTokenLoss(autocast(() => linear(h, w)).reshape(1, N, V), t.reshape(1, N), { zLoss: true, divisor: 1 }).loss), reps);
     const pct = (ms: number, f = flops) => `${ms.toFixed(1)} (${((100 * f) / ms / 1e6 / ceiling).toFixed(0)}%)`;
     const mm = mmFwd + mmDh + mmDw;
-    console.log(`${shape.padEnd(12)}${pct(mm).padStart(16)}${pct(fused).padStart(16)}${pct(unfused).padStart(16)}${pct(pyMs[shape]!).padStart(16)}${(pyMs[shape]! / fused).toFixed(2).padStart(15)}x   ${[mmFwd, mmDh, mmDw].map((m) => pct(m, flops / 3)).join(' / ')}`);
+    console.log(`${shape.padEnd(12)}${pct(mm).padStart(16)}${pct(fused).padStart(16)}${pct(unfused).padStart(16)}${pct(pyMs[shape]!).padStart(16)}${pct(pyTunedMs[shape]!).padStart(16)}${`${(pyMs[shape]! / fused).toFixed(2)}x`.padStart(10)}${`${(pyTunedMs[shape]! / fused).toFixed(2)}x`.padStart(12)}   ${[mmFwd, mmDh, mmDw].map((m) => pct(m, flops / 3)).join(' / ')}`);
     for (const x of [h, w, t, hb, wb]) x.dispose();
   }
-  console.log('(% = achieved share of the ceiling at 6 x tokens x d x vocab FLOPs; unfused = the model\'s logits then nextTokenLoss, as with fused_loss: false)');
+  console.log('(% = achieved share of the ceiling at 6 x tokens x d x vocab FLOPs; unfused = the model\'s logits then nextTokenLoss, as with fused_loss: false; PyTorch tuned = MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=64GiB)');
 }
 
 main();
