@@ -82,7 +82,7 @@ interface Result {
   losses: number[];
   peakRssMb: number;
   /** The caching allocator at the end: idle MB and the most it held (live + idle), when on. */
-  cache?: { cachedMb: number; peakTotalMb: number; limitMb: number } | null;
+  cache?: { cachedMb: number; peakTotalMb: number; limitMb: number; misses?: number; pressureTrims?: number } | null;
   phasesMs?: Record<string, number>;
   /** Minor page faults per step by phase (fresh pages the allocator had to get from the kernel). */
   phaseFaults?: Record<string, number>;
@@ -174,7 +174,7 @@ async function runTrainer(job: Job, side: Side, profile: boolean): Promise<Resul
     if (step === job.warmup + job.steps) {
       peak = vmHwmMb(); // before the final checkpoint's host copies
       const c = cpuCache.stats();
-      if (c.enabled) cache = { cachedMb: c.cachedBytes / 2 ** 20, peakTotalMb: c.peakTotalBytes / 2 ** 20, limitMb: c.limitBytes / 2 ** 20 };
+      if (c.enabled) cache = { cachedMb: c.cachedBytes / 2 ** 20, peakTotalMb: c.peakTotalBytes / 2 ** 20, limitMb: c.limitBytes / 2 ** 20, misses: c.misses, pressureTrims: c.pressureTrims };
     }
   });
   const t0 = performance.now();
@@ -354,7 +354,8 @@ async function driver(): Promise<void> {
           const perfFile = perf ? path.join(jobDir, `${side}.perf.data`) : null;
           const r = runSide(side, jobFile, profile, perfFile);
           (results[side] ??= []).push(r);
-          console.error(`[${name} round ${round + 1}] ${side}: ${fmt(r.tokensPerSec)} tokens/s, peak RSS ${fmt(r.peakRssMb)} MB, loss ${r.losses[0]!.toFixed(4)} -> ${r.losses[r.losses.length - 1]!.toFixed(4)}`);
+          const cacheNote = r.cache ? `; cache: ${r.cache.misses} misses, ${r.cache.pressureTrims} pressure trims` : '';
+          console.error(`[${name} round ${round + 1}] ${side}: ${fmt(r.tokensPerSec)} tokens/s, peak RSS ${fmt(r.peakRssMb)} MB, loss ${r.losses[0]!.toFixed(4)} -> ${r.losses[r.losses.length - 1]!.toFixed(4)}; step ms ${r.stepMs.map((x) => x.toFixed(0)).join(' ')}${cacheNote}; load ${os.loadavg()[0]!.toFixed(1)}`);
           if (perfFile && round === rounds - 1) console.log(`\n${name}-cpu, ${SIDE_LABEL[side]}: hottest symbols (perf, self time)\n${perfTop(perfFile)}`);
         }
       }
