@@ -12,14 +12,15 @@ import { buildGlobalIndices, saveGlobalIndices } from '../data/global-indices';
 import type { MemMapDataset } from '../data/memmap-dataset';
 import { OLMo } from '../model/olmo';
 import type { NamedParameter } from '../nn/module';
+import type { Device } from '../tensor/dtype';
 import { AdamW } from '../optim/adamw';
 import { LionW } from '../optim/lion';
 import type { Optimizer } from '../optim/optimizer';
 import { buildParamGroups } from '../optim/param-groups';
 
 /** The model as OLMo builds it from `model:` (weights initialised from the current seed), with `activation_checkpointing`. */
-export function buildModel(cfg: TrainConfig): OLMo {
-  const model = new OLMo(cfg.model, { device: 'cpu' });
+export function buildModel(cfg: TrainConfig, device: Device = 'cpu'): OLMo {
+  const model = new OLMo(cfg.model, { device });
   model.setActivationCheckpointing(cfg.activation_checkpointing);
   return model;
 }
