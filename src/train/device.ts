@@ -33,3 +33,23 @@ export function trainingDevice(cfg: TrainConfig, localRank: number): Device {
 export function deviceIndex(d: Device): number {
   return d === 'cpu' ? 0 : d === 'cuda' ? 0 : Number(d.slice(5));
 }
+
+/**
+ * The dense bf16/fp16 peak of known GPUs in FLOP/s (vendors' datasheets, without sparsity), for MFU
+ * when speed_monitor.gpu_flops_available is not set, as OLMo's speed monitor looks the device up by
+ * name; undefined for an unknown device or fp32 (then no MFU is logged).
+ */
+export function knownPeakFlops(deviceName: string, precision: string | null | undefined): number | undefined {
+  if (precision !== 'amp_bf16' && precision !== 'amp_fp16') return undefined;
+  const table: Array<[RegExp, number]> = [
+    [/H100.*PCIe/i, 756e12],
+    [/H100|H200|GH200/i, 989e12], // SXM
+    [/A100/i, 312e12],
+    [/A10G/i, 125e12],
+    [/L40S/i, 362e12],
+    [/MI300X/i, 1307e12],
+    [/MI250X?/i, 383e12], // both dies of a card; one LUMI rank sees one die: half
+  ];
+  for (const [re, flops] of table) if (re.test(deviceName)) return /MI250/i.test(deviceName) ? flops / 2 : flops;
+  return undefined;
+}

@@ -27,7 +27,7 @@ import { scalar, tensor } from '../tensor/creation';
 import { getRngState, manualSeed, setRngState } from '../tensor/random';
 import { cuda, setNumThreads } from '../tensor/runtime';
 import type { Device } from '../tensor/dtype';
-import { deviceIndex, trainingDevice } from './device';
+import { deviceIndex, knownPeakFlops, trainingDevice } from './device';
 import { keep, tidy } from '../tensor/scope';
 import type { Tensor } from '../tensor/tensor';
 import { collectiveFromProcessGroup } from '../eval/collective';
@@ -613,7 +613,7 @@ export class Trainer extends EventEmitter {
     deriveBatchSizes(cfg, 1); // validates the batch sizes
     const duration = parseDuration(cfg.max_duration);
     const epochs = maxEpochs(duration);
-    const speed = new SpeedMonitor({ windowSize: cfg.speed_monitor.window_size, flopsPerToken: this.model.flopsPerToken(), peakFlopsPerDevice: cfg.speed_monitor.gpu_flops_available ?? undefined });
+    const speed = new SpeedMonitor({ windowSize: cfg.speed_monitor.window_size, flopsPerToken: this.model.flopsPerToken(), peakFlopsPerDevice: cfg.speed_monitor.gpu_flops_available ?? (this.device === 'cpu' ? undefined : knownPeakFlops(cuda.deviceName(deviceIndex(this.device)), cfg.precision)) });
     const t0 = Date.now();
     this.firstStepOfRun = this.state.global_step;
     const losses: number[] = [];
