@@ -1,5 +1,5 @@
 // Process-level runtime controls: intra-op threads, CUDA availability and memory, build info.
-import { native } from '../native';
+import { CpuCacheStats, native } from '../native';
 import { ArgumentError } from '../native/errors';
 
 /**
@@ -44,10 +44,14 @@ export const cuda = {
 /**
  * The caching allocator for large CPU blocks (native/cpu_cache.cc): freed blocks of 1 MB and more
  * are reused instead of returned to the OS, which saves the page faults of re-mapping activations
- * every step. OLMO_TS_CPU_CACHE_MB sets its limit (default 1/8 of RAM up to 8 GB, 0 disables).
+ * every step. OLMO_TS_CPU_CACHE_MB sets its limit on idle blocks (default 1/8 of the machine's memory
+ * or cgroup limit, 256 MB to 8 GB; 0 disables). When a new block is needed and
+ * less than 1/16 of that memory is available (OLMO_TS_CPU_CACHE_MIN_FREE_MB), it empties itself first.
  */
 export const cpuCache = {
-  stats: () => native.cpuCacheStats(),
+  stats: (): CpuCacheStats => native.cpuCacheStats(),
   /** Returns every cached block to the OS. */
   trim: (): void => native.cpuCacheTrim(),
+  /** Restarts the peak counters (peakLiveBytes, peakTotalBytes) from the current values. */
+  resetPeak: (): void => native.cpuCacheResetPeak(),
 };
