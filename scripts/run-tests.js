@@ -2,16 +2,18 @@
 // Runs the test suite with Node's built-in test runner over the TypeScript sources (through tsx).
 //   npm test                       every test/**/*.test.ts
 //   npm test -- test/unit/data     only files under the given paths (or matching given files)
+// test/cuda needs a GPU: it is walked only with OLMO_TS_TEST_CUDA=1 (scripts/gpu/run.sh sets it).
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
+const CUDA_DIR = path.join(root, 'test', 'cuda');
 function walk(dir, out) {
   for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
     const p = path.join(dir, e.name);
-    if (e.isDirectory()) { if (e.name !== 'fixtures') walk(p, out); } else if (e.name.endsWith('.test.ts')) out.push(p);
+    if (e.isDirectory()) { if (e.name !== 'fixtures' && (p !== CUDA_DIR || process.env.OLMO_TS_TEST_CUDA === '1')) walk(p, out); } else if (e.name.endsWith('.test.ts')) out.push(p);
   }
   return out;
 }
