@@ -15,13 +15,13 @@ function procStatus(key: string): number {
 
 async function main(): Promise<void> {
   const [arg, out] = process.argv.slice(2) as [string, string];
-  const job = JSON.parse(arg) as { dir: string; tokens: string; steps: number; seq: number; d: number; layers: number; strategy: string; ws: number };
+  const job = JSON.parse(arg) as { dir: string; tokens: string; steps: number; seq: number; d: number; layers: number; strategy: string; ws: number; tied: boolean; wrapping: string };
   const rank = Number(process.env.RANK ?? 0);
   const cfg = parseTrainConfig({
     run_name: 'mem', seed: 1,
     model: {
-      d_model: job.d, n_heads: job.d / 64, n_layers: job.layers, mlp_ratio: 4, weight_tying: true, rope: true, include_bias: false,
-      activation_type: 'swiglu', max_sequence_length: job.seq, vocab_size: 50257, embedding_size: 50304, eos_token_id: 50256, pad_token_id: 50256,
+      d_model: job.d, n_heads: job.d / 64, n_layers: job.layers, mlp_ratio: 4, rope: true, include_bias: false,
+      activation_type: 'swiglu', max_sequence_length: job.seq, vocab_size: 50257, embedding_size: 50304, eos_token_id: 50256, pad_token_id: 50256, weight_tying: job.tied,
       attention_dropout: 0, residual_dropout: 0, embedding_dropout: 0, init_fn: 'normal', init_std: 0.02,
     },
     optimizer: { name: 'adamw', learning_rate: 1e-4, weight_decay: 0.1 },
@@ -29,8 +29,9 @@ async function main(): Promise<void> {
     precision: 'fp32', max_duration: job.steps, global_train_batch_size: job.ws, device_train_microbatch_size: 1,
     save_folder: `${job.dir}/run-${job.strategy}-${job.ws}`, save_overwrite: true, save_interval: 1_000_000, save_data_indices: false,
     data: { paths: [job.tokens] },
-    fsdp: { sharding_strategy: job.strategy === 'none' ? 'FULL_SHARD' : job.strategy, wrapping_strategy: 'by_block' },
+    fsdp: { sharding_strategy: job.strategy === 'none' ? 'FULL_SHARD' : job.strategy, wrapping_strategy: job.wrapping },
   });
+  native.mallocTrim();
   const baseline = procStatus('VmRSS');
   const trainer = new Trainer(cfg, { console: false, autoResume: false, numThreads: 1, fsdp: job.strategy === 'FULL_SHARD' && job.ws === 1 });
   let state = 0, rssSetup = 0, params = 0, last = 0, rssPeak = 0;
@@ -47,7 +48,10 @@ async function main(): Promise<void> {
     const opt = Object.values(trainer.optimizer.stateDict().tensors).flatMap((byName) => Object.values(byName));
     state = 4 * (2 * mine.reduce((a, p) => a + p.tensor.numel, 0) + opt.reduce((a, t) => a + t.numel, 0));
     params = trainer.model.numParams();
+    // what the allocator holds: the caching allocator's cache and glibc's free heap handed back
+    // (the whole model each rank built before sharding was freed, but stays resident otherwise)
     native.cpuCacheTrim();
+    native.mallocTrim();
     rssSetup = procStatus('VmRSS') - baseline;
     fs.writeFileSync('/proc/self/clear_refs', '5'); // the peak (VmHWM) from here on
     resetFsdpPeak();
@@ -56,10 +60,10 @@ async function main(): Promise<void> {
   let predicted: number | null = null;
   try {
     // `olmo-ts plan`'s estimate of the same run (when the estimator knows FSDP)
-    const plan = (await import('../src/train/memory-plan')) as { planRunMemory?: (c: typeof cfg, o: { worldSize: number; fsdp: boolean }) => { perDevice: { total: number } } };
-    if (plan.planRunMemory) predicted = plan.planRunMemory(cfg, { worldSize: job.ws, fsdp: job.strategy !== 'none' }).perDevice.total;
-  } catch {
-    predicted = null;
+    const { planTrainMemory } = await import('../src/train/memory-plan');
+    predicted = planTrainMemory(cfg, {}, { worldSize: job.ws, fsdp: job.strategy !== 'none' }).perDevice.total;
+  } catch (e) {
+    console.error(`plan: ${(e as Error).message}`);
   }
   const sorted = [...times].sort((a, b) => a - b);
   const result = { state, gatheredPeak: fsdpStats().fullBytesPeak, rssSetup, rssPeak, predicted, params, stepMs: sorted[Math.floor(sorted.length / 2)] ?? NaN };

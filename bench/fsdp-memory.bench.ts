@@ -8,7 +8,7 @@
 //     peak over the training steps, each minus the RSS before the model was built;
 // and `olmo-ts plan`'s prediction for the same config, strategy and world size.
 //
-//   npm run bench:fsdp-memory [-- --steps=3 --seq=128 --d=768 --layers=8]
+//   npm run bench:fsdp-memory [-- --steps=3 --seq=128 --d=1024 --layers=12 --tied=false --wrapping=by_block_and_size]
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -50,19 +50,21 @@ async function run(ws: number, job: object): Promise<RankMemory[]> {
 }
 
 async function main(): Promise<void> {
-  const steps = Number(arg('steps', '3')), seq = Number(arg('seq', '128')), d = Number(arg('d', '768')), layers = Number(arg('layers', '8'));
+  const steps = Number(arg('steps', '3')), seq = Number(arg('seq', '128')), d = Number(arg('d', '1024')), layers = Number(arg('layers', '12'));
+  const tied = arg('tied', 'false') === 'true', wrapping = arg('wrapping', 'by_block_and_size');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'olmo-bench-fsdp-mem-'));
   const tokens = path.join(dir, 'tokens.npy');
   writeTokensFile(tokens, 64 * seq * 8, 50257);
   console.log(`# bench:fsdp-memory — ${new Date().toISOString().slice(0, 10)}, ${os.cpus()[0]?.model}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`);
-  console.log(`model d_model ${d}, ${layers} layers, vocab 50304, seq ${seq}, 1 sequence per rank, fp32, AdamW; ${steps} steps; MB = 2^20 bytes, per rank`);
-  const cases: [string, number, string][] = [['unsharded', 1, 'none'], ['NO_SHARD', 2, 'NO_SHARD'], ['NO_SHARD', 4, 'NO_SHARD'], ['FULL_SHARD', 1, 'FULL_SHARD'],
+  console.log(`model d_model ${d}, ${layers} layers, vocab 50304 (${tied ? 'tied' : 'untied'} output), seq ${seq}, 1 sequence per rank, fp32, AdamW, wrapping ${wrapping}; ${steps} steps; MB = 2^20 bytes, per rank`);
+  const cases: [string, number, string][] = [['unsharded', 1, 'none'], ['NO_SHARD', 2, 'NO_SHARD'], ['FULL_SHARD', 1, 'FULL_SHARD'],
     ['SHARD_GRAD_OP', 2, 'SHARD_GRAD_OP'], ['SHARD_GRAD_OP', 4, 'SHARD_GRAD_OP'], ['FULL_SHARD', 2, 'FULL_SHARD'], ['FULL_SHARD', 4, 'FULL_SHARD']];
   console.log('strategy        world   state MB   gathered peak MB   RSS setup MB   RSS peak MB   plan MB   step ms');
   const mb = (b: number) => (b / 2 ** 20).toFixed(0);
   let base = 0;
-  for (const [name, ws, strategy] of cases) {
-    const rs = await run(ws, { dir, tokens, steps, seq, d, layers, strategy, ws });
+  const only = arg('only', ''); // e.g. --only=FULL_SHARD:4,unsharded:1
+  for (const [name, ws, strategy] of cases.filter(([n, w]) => !only || only.split(',').includes(`${n}:${w}`))) {
+    const rs = await run(ws, { dir, tokens, steps, seq, d, layers, strategy, ws, tied, wrapping });
     const r0 = rs[0]!;
     if (name === 'unsharded') base = r0.state;
     console.log(`${name.padEnd(14)} ${String(ws).padStart(6)}   ${mb(r0.state).padStart(8)}   ${mb(r0.gatheredPeak).padStart(16)}   ${mb(r0.rssSetup).padStart(12)}   ${mb(r0.rssPeak).padStart(11)}   ${r0.predicted === null ? '-'.padStart(7) : mb(r0.predicted).padStart(7)}   ${r0.stepMs.toFixed(0).padStart(7)}` +

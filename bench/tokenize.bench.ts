@@ -6,17 +6,18 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { loadTokenizer, pythonStrip } from '../src/data/tokenizer';
+import { resolveTokenizerFile } from '../src/data/tokenizer-files';
 import { prepareData } from '../src/data/prepare';
 import { brownDocuments } from '../src/data/brown';
 import { buildGlobalIndices } from '../src/data/global-indices';
 
-const SHARED = path.resolve(__dirname, '../../shared/data');
-const OLMO_TOK = path.join(SHARED, 'tokenizers/allenai_gpt-neox-olmo-dolma-v1_5.json');
+const OLMO_TOK = path.resolve(__dirname, '../tokenizers/allenai_gpt-neox-olmo-dolma-v1_5.json'); // shipped gzipped
+const C4 = path.resolve(__dirname, '../test/fixtures/c4-sample');
 const TARGET_MB = Number(process.env.BENCH_MB ?? 3);
 
 function corpus(): string[] {
   const texts: string[] = [];
-  const c4 = path.join(SHARED, 'c4-sample');
+  const c4 = C4;
   if (fs.existsSync(c4)) {
     for (const f of fs.readdirSync(c4)) {
       for (const l of zlib.gunzipSync(fs.readFileSync(path.join(c4, f))).toString('utf8').split('\n')) if (l) texts.push(pythonStrip(JSON.parse(l).text));
@@ -50,7 +51,7 @@ async function main(): Promise<void> {
   // Scaling needs idle cores: on a shared machine compare "MB per CPU-s" (load-independent) too.
   console.log(`tokenizer throughput on ${mb.toFixed(1)} MB of C4 + Brown text (${os.availableParallelism()} CPUs, load ${os.loadavg()[0]!.toFixed(1)})`);
   const results: Record<string, number> = {};
-  if (fs.existsSync(OLMO_TOK)) {
+  if (resolveTokenizerFile(OLMO_TOK)) {
     const hf = await loadTokenizer(OLMO_TOK);
     results.hf1 = await rate('HF tokenizers (Rust), OLMo tokenizer, 1 doc/call', texts, (b) => hf.encodeBatch(b), 1);
     results.hfb = await rate('HF tokenizers (Rust), OLMo tokenizer, batch 256', texts, (b) => hf.encodeBatch(b), 256);
@@ -66,7 +67,7 @@ async function main(): Promise<void> {
   try {
     const input = path.join(dir, 'docs.jsonl.gz');
     fs.writeFileSync(input, zlib.gzipSync(texts.map((t) => JSON.stringify({ text: t })).join('\n') + '\n'));
-    const ident = fs.existsSync(OLMO_TOK) ? OLMO_TOK : 'gpt2';
+    const ident = resolveTokenizerFile(OLMO_TOK) ? OLMO_TOK : 'gpt2';
     console.log(`prepare-data with ${path.basename(ident)} (MB/s of text; scaling vs 1 worker)`);
     let base = 0;
     for (const workers of [0, 1, 2, 4]) {

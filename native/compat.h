@@ -4,22 +4,58 @@
 
 #include <ATen/ATen.h>
 #include <ATen/autocast_mode.h>
+// at::NoGradGuard / at::AutoGradMode: 1.13's ATen.h pulled this in, 2.x's does not.
+#include <ATen/core/grad_mode.h>
 #include <torch/version.h>
+
+#include <limits>
 
 #define OLMO_TORCH_AT_LEAST(maj, min) \
   (TORCH_VERSION_MAJOR > (maj) || (TORCH_VERSION_MAJOR == (maj) && TORCH_VERSION_MINOR >= (min)))
 
+#ifdef OLMO_TORCH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+// The allocator's statistics types moved from c10::cuda::CUDACachingAllocator to
+// c10::CachingDeviceAllocator (a device-generic header) in 2.5; test for the header itself.
+#if __has_include(<c10/core/CachingDeviceAllocator.h>)
+#include <c10/core/CachingDeviceAllocator.h>
+#define OLMO_CUDA_STAT_TYPE c10::CachingDeviceAllocator::StatType
+#else
+#define OLMO_CUDA_STAT_TYPE c10::cuda::CUDACachingAllocator::StatType
+#endif
+#endif
+
 namespace olmo {
 namespace compat {
 
+#ifdef OLMO_TORCH_CUDA
+/** Index of the all-pools total in the CUDA allocator's per-pool statistics arrays. */
+constexpr size_t kCudaAggregateStat = static_cast<size_t>(OLMO_CUDA_STAT_TYPE::AGGREGATE);
+#endif
+
 // Causal/masked scaled-dot-product attention. q, k, v: (B, H, T, D).
 // 2.x has the public fused entry point (flash / memory-efficient kernels on CUDA, a fused CPU
-// kernel from 2.1); 1.13 has only `_scaled_dot_product_attention`, which returns (out, weights).
+// kernel from 2.1); 1.13 has only `_scaled_dot_product_attention`, which returns (out, weights)
+// and always runs the math (matmul + softmax + matmul) path.
+//
+// With a mask, 2.x runs the math path too. OLMo masks with a finite bias of float32 min (padding,
+// causal, document masks), so a left-padded query row can be masked everywhere: its scores all
+// round to min, and the softmax is uniform. The fused kernels' backward rebuilds the softmax as
+// exp(score - logsumexp), but logsumexp = min + log(T) rounds back to min, so such a row gets
+// weights 1 instead of 1/T: gradients T times too large (measured on 2.6 CPU: 0.66 against a
+// largest true gradient of 0.029). The math path differentiates the softmax itself and matches
+// 1.13 and PyTorch's composite reference. Mask-free (causal) attention keeps the fused kernel.
 inline at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Tensor& k,
                                                const at::Tensor& v,
                                                const c10::optional<at::Tensor>& mask,
                                                double dropout_p, bool is_causal) {
 #if OLMO_TORCH_AT_LEAST(2, 0)
+  if (mask.has_value() && mask->defined()) {
+    at::Tensor m = *mask;
+    if (m.scalar_type() == at::kBool)  // true = may attend, as the public entry point reads it
+      m = at::zeros_like(m, q.options()).masked_fill_(m.logical_not(), -std::numeric_limits<double>::infinity());
+    return std::get<0>(at::_scaled_dot_product_attention_math(q, k, v, m, dropout_p, is_causal));
+  }
   return at::scaled_dot_product_attention(q, k, v, mask, dropout_p, is_causal);
 #else
   return std::get<0>(at::_scaled_dot_product_attention(q, k, v, mask, dropout_p,

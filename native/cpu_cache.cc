@@ -3,8 +3,7 @@
 // fresh mmaps, so each step page-faults and zeroes them again (measured: ~40% of a CPU demo step
 // spent in the kernel). Freed blocks >= 1 MB are kept and reused (best fit within 1/8 slack), up to a
 // byte limit (OLMO_TS_CPU_CACHE_MB, default 1/8 of RAM, at most 8 GB; 0 disables). Small blocks go to libtorch's own
-// allocator. Installed for libtorch 1.x, whose Allocator interface this matches; 2.x changed that
-// interface across minor versions, so there the default allocator stays (see docs in README).
+// allocator. Works with the c10::Allocator of libtorch 1.x and 2.x alike (see the class comment).
 #include <c10/core/Allocator.h>
 #include <c10/core/CPUAllocator.h>
 #include <c10/util/Exception.h>
@@ -13,6 +12,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -32,18 +32,28 @@ struct CacheStats {
   size_t hits = 0, misses = 0;
 };
 
-#if !OLMO_TORCH_AT_LEAST(2, 0)
 class CachingCpuAllocator;
 CachingCpuAllocator* g_cache = nullptr;  // process-wide, never destroyed (tensors may outlive envs)
 
 // The context of every DataPtr is the data pointer itself, as libtorch's raw_allocate requires
 // (OpenBLAS/oneDNN paths allocate raw buffers through the CPU allocator); sizes of our blocks are
 // kept in a map, and other pointers belong to the wrapped default allocator.
+//
+// c10::Allocator changed across versions: `allocate` is const up to 2.2 and non-const from 2.3,
+// and 2.3 added a pure virtual `copy_data`. Both forms of `allocate` are declared (without
+// `override`): the one that matches the base class overrides it, the other is a plain overload;
+// `copy_data` overrides where it exists. So no version test is needed here.
 class CachingCpuAllocator final : public c10::Allocator {
  public:
   CachingCpuAllocator(c10::Allocator* base, size_t limit) : base_(base), limit_(limit) {}
 
-  c10::DataPtr allocate(size_t n) const override {
+  c10::DataPtr allocate(size_t n) const { return allocate_block(n); }
+  c10::DataPtr allocate(size_t n) { return allocate_block(n); }
+  void copy_data(void* dest, const void* src, std::size_t count) const {
+    if (count) std::memcpy(dest, src, count);
+  }
+
+  c10::DataPtr allocate_block(size_t n) const {
     if (n < kMinCached) return base_->allocate(n);
     size_t size = (n + kGranule - 1) / kGranule * kGranule;
     void* p = nullptr;
@@ -121,15 +131,6 @@ class CachingCpuAllocator final : public c10::Allocator {
 };
 
 
-#else
-// libtorch 2.x: the c10::Allocator interface changed (non-const allocate, copy_data); not installed.
-struct CachingCpuAllocator {
-  CacheStats stats() const { return {}; }
-  void trim() const {}
-};
-CachingCpuAllocator* g_cache = nullptr;
-#endif
-
 Napi::Value cpu_cache_stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
@@ -149,7 +150,6 @@ Napi::Value cpu_cache_trim(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void init_cpu_cache(Napi::Env env, Napi::Object exports) {
-#if !OLMO_TORCH_AT_LEAST(2, 0)
   static std::once_flag once;
   std::call_once(once, [] {
     // Default: an eighth of physical memory (3 GB on a 24 GB machine), at most 8 GB.
@@ -160,7 +160,6 @@ void init_cpu_cache(Napi::Env env, Napi::Object exports) {
     g_cache = new CachingCpuAllocator(c10::GetDefaultCPUAllocator(), static_cast<size_t>(mb) << 20);
     c10::SetAllocator(c10::kCPU, g_cache);
   });
-#endif
   OLMO_EXPORT("cpuCacheStats", cpu_cache_stats);
   OLMO_EXPORT("cpuCacheTrim", cpu_cache_trim);
 }

@@ -83,7 +83,11 @@ Napi::Value tcp_store(Info info) {
   o.port = static_cast<uint16_t>(port);
   o.isServer = arg_bool(info, 2);
   o.numWorkers = static_cast<size_t>(world);
-  o.waitWorkers = true;  // clients count themselves in; the host waits for all of them
+  // The host does not wait for the clients here: the ranks' check-in (src/dist/process-group.ts)
+  // waits for all of them and names the missing ones. 1.13's TCPStore gave up waiting silently at
+  // the timeout; 2.x throws its own "waiting for clients" timeout first, so waiting here made the
+  // two versions fail differently.
+  o.waitWorkers = false;
   o.timeout = ms(timeout);
   auto* w = new TcpStoreWorker(info.Env(), host, o);
   Napi::Promise p = w->promise();
@@ -182,12 +186,16 @@ class GroupWorker : public PromiseWorker {
         throw std::runtime_error("this build of the olmo-ts addon has no NCCL (it was built against a CPU libtorch)");
 #endif
       } else {
+#if !OLMO_C10D_GLOO
+        throw std::runtime_error("this build of the olmo-ts addon has no Gloo (its headers were not found at build time; set GLOO_INCLUDE_DIR and rebuild)");
+#else
         auto opts = c10d::ProcessGroupGloo::Options::create(g_->timeout);
         if (!ifname_.empty()) opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname_));
         else if (!host_.empty()) opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(host_));
         else opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
         opts->threads = 2;
         g_->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, g_->rank, g_->size, opts);
+#endif
       }
     } catch (const std::exception& e) {
       const std::string m = short_what(e);

@@ -16,8 +16,10 @@
 #include <torch/csrc/autograd/variable.h>
 #include <torch/csrc/distributed/c10d/FileStore.hpp>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#if OLMO_C10D_GLOO  // gloo headers found at build time (cmake/c10d.cmake); PyTorch wheels lack them
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#endif
 #define OLMO_COMPAT_DIST 1
 #include "compat.h"
 #if defined(OLMO_TORCH_CUDA) && defined(USE_C10D_NCCL)

@@ -196,12 +196,26 @@ struct FsdpUnit : std::enable_shared_from_this<FsdpUnit> {
       r.rounded = low && !wire_ok;
     }
     if (replicate) {  // HYBRID: the shard is then summed over the other nodes' copies
-      if (!r.work->wait(timeout + ms(5000))) throw std::runtime_error("the reduce-scatter did not complete");
-      if (r.slice) r.buf = r.buf.chunk(nshard)[srank].clone();
-      r.slice = false;
+      settle(r);
       all_reduce_replicas(r);
     }
     pending.push_back(std::move(r));
+    // Gloo's emulation all-reduces the whole unit gradient: keep at most one such buffer in flight
+    // (it overlaps the next unit's backward), or every unit's full gradient would live until the end
+    // of backward — the memory FULL_SHARD exists to save.
+    size_t whole = 0;
+    for (auto& x : pending) whole += x.slice ? 1 : 0;
+    for (auto& x : pending) {
+      if (whole <= 1) break;
+      if (x.slice) { settle(x); --whole; }
+    }
+  }
+  // Waits for a Gloo-emulated reduce-scatter and keeps only this rank's chunk.
+  void settle(Reduction& r) {
+    if (!r.work->wait(timeout + ms(5000))) throw std::runtime_error("the reduce-scatter did not complete");
+    r.work = c10::intrusive_ptr<c10d::Work>();
+    if (r.slice) r.buf = r.buf.chunk(nshard)[srank].clone();
+    r.slice = false;
   }
   void all_reduce_replicas(Reduction& r) {
     if (r.rounded) r.buf = r.buf.to(reduce_dtype).to(at::kFloat);

@@ -3,6 +3,7 @@
 // clipping rules, state layout) stays in TypeScript: src/optim/.
 #include <cmath>
 
+#include "compat.h"
 #include "registry.h"
 
 namespace olmo {

@@ -216,6 +216,17 @@ Napi::Value dispose(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// mallocTrim(): hands the heap's free memory back to the OS (glibc's malloc_trim), so that a
+// process's resident set shows what it holds (benchmarks; after a large model was built and
+// sharded, say). Returns whether memory was released.
+Napi::Value malloc_trim_fn(const Napi::CallbackInfo& info) {
+#ifdef __GLIBC__
+  return Napi::Boolean::New(info.Env(), malloc_trim(0) != 0);
+#else
+  return Napi::Boolean::New(info.Env(), false);
+#endif
+}
+
 Napi::Value live_count(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(reg(info.Env()).live));
 }
@@ -254,6 +265,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData<Registry>(new Registry());
   OLMO_EXPORT("dispose", dispose);
   OLMO_EXPORT("liveCount", live_count);
+  OLMO_EXPORT("mallocTrim", malloc_trim_fn);
   OLMO_EXPORT("setErrorClasses", set_error_classes);
   init_tensor_ops(env, exports);
   init_nn_ops(env, exports);

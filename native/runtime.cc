@@ -4,6 +4,8 @@
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/function.h>
 
+#include <dlfcn.h>
+
 #include <cstring>
 
 #include "compat.h"
@@ -190,13 +192,41 @@ Napi::Value generator_set_state(Info info) {
 }
 
 // ---------------------------------------------------------------- threads
+// OpenBLAS's pthread build (Debian's libblas.so.3) keeps its own pool of one thread per core, which
+// at::set_num_threads does not touch (it sets OpenMP's and MKL's). Its idle workers spin: with one
+// intra-op thread a second core stayed busy, and under load a training step slowed several fold
+// (measured on libtorch 2.6 / OpenBLAS 0.3.29: 1.2-1.6 s of CPU for 150 tiny steps, 0.63 s with
+// one BLAS thread). So the BLAS pool follows the intra-op count, as MKL's does in libtorch.
+// Looked up in the already loaded library (no new dependency); absent BLAS functions are no-ops.
+using BlasThreadsFn = void (*)(int);
+using BlasGetThreadsFn = int (*)();
+void* openblas_handle() {
+  static void* h = [] {
+    for (const char* lib : {"libopenblas.so.0", "libblas.so.3"})
+      if (void* p = dlopen(lib, RTLD_NOLOAD | RTLD_LAZY)) return p;
+    return static_cast<void*>(nullptr);
+  }();
+  return h;
+}
+template <typename Fn>
+Fn openblas_fn(const char* name) {
+  void* h = openblas_handle();
+  return h ? reinterpret_cast<Fn>(dlsym(h, name)) : nullptr;
+}
+
 Napi::Value set_num_threads(Info info) {
   const int64_t n = arg_int(info, 0);
   if (n < 1) bad_arg(info.Env(), 0, "a positive thread count");
   at::set_num_threads(static_cast<int>(n));
+  if (auto f = openblas_fn<BlasThreadsFn>("openblas_set_num_threads")) f(static_cast<int>(n));
   return info.Env().Undefined();
 }
 Napi::Value get_num_threads(Info info) { return Napi::Number::New(info.Env(), at::get_num_threads()); }
+// blasNumThreads() -> OpenBLAS's thread count, or -1 when the BLAS in use is not OpenBLAS
+Napi::Value blas_num_threads(Info info) {
+  auto f = openblas_fn<BlasGetThreadsFn>("openblas_get_num_threads");
+  return Napi::Number::New(info.Env(), f ? f() : -1);
+}
 
 // ---------------------------------------------------------------- CUDA
 Napi::Value cuda_available(Info info) { return Napi::Boolean::New(info.Env(), torch::cuda::is_available()); }
@@ -214,7 +244,7 @@ Napi::Value cuda_memory_stats(Info info) {
   if (!torch::cuda::is_available()) throw_js(info.Env(), kArgument, "CUDA is not available");
   const int dev = static_cast<int>(arg_int(info, 0));
   const auto s = c10::cuda::CUDACachingAllocator::getDeviceStats(dev);
-  const size_t agg = static_cast<size_t>(c10::cuda::CUDACachingAllocator::StatType::AGGREGATE);
+  const size_t agg = compat::kCudaAggregateStat;
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
   o.Set("allocated", Napi::Number::New(env, static_cast<double>(s.allocated_bytes[agg].current)));
@@ -283,6 +313,7 @@ void init_runtime(Napi::Env env, Napi::Object exports) {
   OLMO_EXPORT("generatorSetState", generator_set_state);
   OLMO_EXPORT("setNumThreads", set_num_threads);
   OLMO_EXPORT("getNumThreads", get_num_threads);
+  OLMO_EXPORT("blasNumThreads", blas_num_threads);
   OLMO_EXPORT("cudaIsAvailable", cuda_available);
   OLMO_EXPORT("cudaDeviceCount", cuda_device_count);
   OLMO_EXPORT("cudaSynchronize", cuda_synchronize);

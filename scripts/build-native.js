@@ -9,12 +9,17 @@ const path = require('node:path');
 const os = require('node:os');
 
 const root = path.resolve(__dirname, '..');
-const addon = path.join(root, 'build', 'Release', 'olmo_native.node');
+// OLMO_TS_BUILD_DIR: another build folder (scripts/test-torch2.sh builds the 2.x addon into build-torch2/)
+const buildDir = path.resolve(root, process.env.OLMO_TS_BUILD_DIR || 'build');
+const addon = path.join(buildDir, 'Release', 'olmo_native.node');
 const force = process.argv.includes('--force') || process.env.OLMO_TS_FORCE_BUILD === '1';
 
 function newestSource() {
   const files = [path.join(root, 'CMakeLists.txt')];
-  for (const f of fs.readdirSync(path.join(root, 'native'))) files.push(path.join(root, 'native', f));
+  for (const dir of ['native', 'cmake']) {
+    if (!fs.existsSync(path.join(root, dir))) continue;
+    for (const f of fs.readdirSync(path.join(root, dir))) files.push(path.join(root, dir, f));
+  }
   return Math.max(...files.map((f) => fs.statSync(f).mtimeMs));
 }
 
@@ -25,7 +30,7 @@ if (!force && fs.existsSync(addon) && fs.statSync(addon).mtimeMs >= newestSource
 
 const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
 const jobs = String(Math.max(1, Math.min(os.cpus().length, Number(process.env.OLMO_TS_BUILD_JOBS) || os.cpus().length)));
-const args = [cmakeJs, 'compile', '--directory', root, '--out', path.join(root, 'build'), '--parallel', jobs];
+const args = [cmakeJs, 'compile', '--directory', root, '--out', buildDir, '--parallel', jobs];
 for (const v of ['TORCH_DIR', 'LIBTORCH', 'OLMO_TS_PYTHON']) {
   if (process.env[v]) args.push(`--CD${v === 'OLMO_TS_PYTHON' ? 'PYTHON_EXECUTABLE' : v}=${process.env[v]}`);
 }

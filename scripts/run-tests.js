@@ -2,6 +2,7 @@
 // Runs the test suite with Node's built-in test runner over the TypeScript sources (through tsx).
 //   npm test                       every test/**/*.test.ts
 //   npm test -- test/unit/data     only files under the given paths (or matching given files)
+//   npm test -- --exclude PATH     every file except those under PATH (repeatable)
 // test/cuda needs a GPU: it is walked only with OLMO_TS_TEST_CUDA=1 (scripts/gpu/run.sh sets it).
 'use strict';
 const { spawnSync } = require('node:child_process');
@@ -17,9 +18,20 @@ function walk(dir, out) {
   }
   return out;
 }
-const filters = process.argv.slice(2).map((f) => path.resolve(root, f));
+const argv = process.argv.slice(2);
+const excludes = [];
+const filters = [];
+for (let i = 0; i < argv.length; i++) {
+  if (argv[i] === '--exclude') excludes.push(path.resolve(root, argv[++i] ?? ''));
+  else filters.push(path.resolve(root, argv[i]));
+}
+const under = (f, p) => f === p || f.startsWith(p + path.sep);
 let files = walk(path.join(root, 'test'), []).sort();
-if (filters.length) files = files.filter((f) => filters.some((p) => f === p || f.startsWith(p + path.sep)));
+if (filters.length) files = files.filter((f) => filters.some((p) => under(f, p)));
+if (excludes.length) {
+  files = files.filter((f) => !excludes.some((p) => under(f, p)));
+  console.log(`run-tests: left out ${excludes.map((p) => path.relative(root, p)).join(', ')}`);
+}
 if (!files.length) { console.error('no test files matched'); process.exit(1); }
 const args = ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', ...files.map((f) => path.relative(root, f))];
 const r = spawnSync(process.execPath, args, { stdio: 'inherit', cwd: root, env: { ...process.env, OLMO_TS_TEST: '1' } });

@@ -4,12 +4,16 @@
 # Used by `npm run demo` and `npm test` (as their pre-scripts), so both work on a fresh Debian 12.
 #   bash scripts/setup.sh          runtime needs (libtorch, BLAS, cmake, compiler)
 #   bash scripts/setup.sh --test   plus what the tests need (PyTorch/numpy references, chromium, Slurm)
+#   bash scripts/setup.sh --torch2 plus debootstrap, for the libtorch 2.x roots (scripts/debian-root.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want=(cmake g++ libtorch-dev libgloo-dev libopenblas0-pthread)
-if [[ "${1:-}" == "--test" || "${npm_lifecycle_event:-}" == "pretest" ]]; then
+if [[ " $* " == *" --test "* || "${npm_lifecycle_event:-}" == "pretest" ]]; then
   want+=(python3-torch python3-numpy python3-protobuf python3-crc32c chromium slurmctld slurmd slurm-client munge)
+fi
+if [[ " $* " == *" --torch2 "* ]]; then
+  want+=(debootstrap)
 fi
 
 missing=()

@@ -3,28 +3,32 @@
 // whether it fits the memory available here. `olmo-ts config show --memory` prints the same.
 import { Command } from 'commander';
 import type { TrainConfig } from '../config';
+import { positiveInt } from './args';
 
 const HELP = `
 The estimate is what the trainer checks before it builds a model (it refuses a run that does not fit,
 instead of being killed by the kernel; OLMO_TS_MEMORY_CHECK=warn or off relaxes that).
 Overrides use OLMo's dotted syntax, e.g. to see a smaller micro-batch or checkpointing:
   $ olmo-ts plan configs/official/OLMo-7B.yaml --device_train_microbatch_size=1 --activation_checkpointing=whole_layer
-  $ olmo-ts plan configs/tiny-cpu.yaml --model.max_sequence_length=2048 --json`;
+  $ olmo-ts plan configs/tiny-cpu.yaml --model.max_sequence_length=2048 --json
+Per rank of a sharded run (fsdp: decides the strategy, wrapping and precision):
+  $ olmo-ts plan configs/official/OLMo-7B.yaml --world-size 256 --local-world-size 8`;
 
 /** The plan of a loaded config as printed lines (or one JSON object). */
-export async function memoryPlanReport(cfg: TrainConfig, source: string, json: boolean): Promise<string> {
+export async function memoryPlanReport(cfg: TrainConfig, source: string, json: boolean, ranks?: { worldSize: number; localWorldSize?: number; fsdp?: boolean }): Promise<string> {
   const mp = await import('../train/memory-plan');
   const mc = await import('../train/memory-check');
-  const plan = mp.planTrainMemory(cfg);
+  const plan = mp.planTrainMemory(cfg, {}, ranks);
   const available = mc.availableMemory();
   const check = mc.checkMemory(plan, available);
   if (json) {
-    return JSON.stringify({ config: source, numParams: plan.numParams, input: { ...plan.input, model: undefined }, perDevice: plan.perDevice, activationsByStrategy: plan.activationsByStrategy, available, verdict: check.verdict }, null, 2) + '\n';
+    return JSON.stringify({ config: source, numParams: plan.numParams, input: { ...plan.input, model: undefined }, perDevice: plan.perDevice, setupPeak: plan.setupPeak, sharding: plan.sharding, activationsByStrategy: plan.activationsByStrategy, available, verdict: check.verdict }, null, 2) + '\n';
   }
   const i = plan.input;
   const lines = [
     `Memory plan per device for ${source}: ${(plan.numParams / 1e6).toFixed(1)}M parameters, ${i.precision}, ${i.optimizer === 'adamw' ? 'AdamW' : 'LionW'}, ` +
-      `micro-batch ${i.microBatchSize} x ${i.seqLen} tokens (${i.microBatches} per step), attention: ${i.attentionKernel}`,
+      `micro-batch ${i.microBatchSize} x ${i.seqLen} tokens (${i.microBatches} per step), attention: ${i.attentionKernel}` +
+      (i.parallel.worldSize > 1 || plan.sharding ? `, world size ${i.parallel.worldSize} (${plan.sharding ? `FSDP ${i.parallel.strategy}, wrapping ${i.parallel.wrapping ?? 'null'}, precision ${i.parallel.fsdpPrecision}` : 'NO_SHARD: a full replica per rank'})` : ''),
     '',
     ...mp.memoryPlanLines(plan).map((l) => `  ${l}`),
     '',
@@ -45,14 +49,17 @@ export function register(program: Command): void {
     .argument('<config>', 'YAML config file (OLMo format)')
     .argument('[overrides...]', 'dotted overrides such as --device_train_microbatch_size=2')
     .option('--json', 'print JSON')
+    .option('--world-size <n>', 'ranks of the run (several are sharded as fsdp: says; NO_SHARD replicates)', positiveInt, 1)
+    .option('--local-world-size <n>', 'ranks per node (HYBRID_SHARD replicates across nodes; default: --world-size)', positiveInt)
+    .option('--fsdp', 'shard even a single process as fsdp: says')
     .option('--no-validate-paths', 'let ${path.glob} match nothing (the data need not exist to plan)')
     .allowUnknownOption()
     .allowExcessArguments()
     .addHelpText('after', HELP)
-    .action(async (file: string, words: string[], opts: { json?: boolean; validatePaths: boolean }) => {
+    .action(async (file: string, words: string[], opts: { json?: boolean; validatePaths: boolean; worldSize: number; localWorldSize?: number; fsdp?: boolean }) => {
       const { loadTrainConfig } = await import('../config');
       const { collectOverrideArgs } = await import('../config/overrides');
       const cfg = loadTrainConfig(file, collectOverrideArgs(words), { validatePaths: opts.validatePaths, onWarning: (m) => process.stderr.write(`olmo-ts: warning: ${m}\n`) });
-      process.stdout.write(await memoryPlanReport(cfg, file, opts.json ?? false));
+      process.stdout.write(await memoryPlanReport(cfg, file, opts.json ?? false, { worldSize: opts.worldSize, localWorldSize: opts.localWorldSize, fsdp: opts.fsdp }));
     });
 }

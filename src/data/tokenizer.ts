@@ -3,6 +3,7 @@
 // against the tokenizer's special tokens, and OLMo's "append EOS" rule for documents.
 import * as fs from 'node:fs';
 import { DataError } from './errors';
+import { readTokenizerJson, resolveTokenizerFile } from './tokenizer-files';
 
 /** A loaded tokenizer; ids are plain numbers. */
 export interface TextTokenizer {
@@ -48,15 +49,17 @@ interface Backend {
 
 async function hfBackend(file: string): Promise<Backend> {
   let json: { added_tokens?: Array<{ id: number; content: string; special: boolean }> };
+  let text: string;
   try {
-    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+    text = readTokenizerJson(file);
+    json = JSON.parse(text);
   } catch (e) {
     throw new DataError(`cannot read tokenizer.json: ${(e as Error).message}`, { file, cause: e });
   }
   const { Tokenizer } = await import('tokenizers');
   let tok: InstanceType<typeof Tokenizer>;
   try {
-    tok = Tokenizer.fromFile(file);
+    tok = Tokenizer.fromString(text);
   } catch (e) {
     throw new DataError(`not a Hugging Face tokenizer.json: ${(e as Error).message}`, { file, cause: e });
   }
@@ -135,7 +138,7 @@ export async function loadTokenizer(spec: TokenizerSpec | string): Promise<TextT
   let backend: Backend;
   if (ident === 'gpt2') backend = await tiktokenBackend('gpt2');
   else if (ident === 'cl100k' || ident === 'cl100k_base') backend = await tiktokenBackend('cl100k');
-  else if (fs.existsSync(ident) && fs.statSync(ident).isFile()) backend = await hfBackend(ident);
+  else if (resolveTokenizerFile(ident)) backend = await hfBackend(resolveTokenizerFile(ident)!);
   else {
     throw new DataError(
       `tokenizer ${JSON.stringify(ident)} is neither a tokenizer.json file nor one of ${BUILTIN_TOKENIZERS.join(', ')} ` +

@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { errorClasses } from './errors';
+import { prepareNativeEnvironment } from './environment';
 
 /** Tensor ids are indexes into the addon's handle table; -1 means "none". */
 export type Id = number;
@@ -12,6 +13,7 @@ export type Id = number;
 export interface NativeBinding {
   dispose(id: Id): void;
   liveCount(): number;
+  mallocTrim(): boolean;
   setErrorClasses(classes: typeof errorClasses): void;
   // creation and host transfer
   fromArray(data: ArrayBufferView, shape: number[], dtype: number, device: number): Id;
@@ -144,6 +146,7 @@ export interface NativeBinding {
   ckptBackward(outputs: Id[], box: number): number;
   ckptDepth(): number;
   // CPU caching allocator (native/cpu_cache.cc)
+  blasNumThreads(): number;
   cpuCacheStats(): { enabled: boolean; cachedBytes: number; hits: number; misses: number };
   cpuCacheTrim(): void;
   // c10d: stores, process groups, collectives (native/dist.cc). Collectives return work handles;
@@ -210,6 +213,7 @@ function findAddon(): string {
 
 function load(): NativeBinding {
   const file = findAddon();
+  prepareNativeEnvironment();
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const binding = require(file) as NativeBinding;
   binding.setErrorClasses(errorClasses);

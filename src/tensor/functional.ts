@@ -45,8 +45,9 @@ export function dropout(x: Tensor, p: number, training = true): Tensor {
 }
 /**
  * Scaled-dot-product attention over q, k, v of shape (B, nh, T, hs): libtorch's fused kernel on
- * torch 2.x, `_scaled_dot_product_attention` on 1.13. `attnMask` is a bool mask (true = attend)
- * or an additive float bias broadcastable to (B, nh, Tq, Tk).
+ * torch 2.x when there is no mask, the math path (matmul, softmax, matmul) with a mask and on 1.13
+ * (see native/compat.h for why). `attnMask` is a bool mask (true = attend) or an additive float
+ * bias broadcastable to (B, nh, Tq, Tk).
  */
 export function scaledDotProductAttention(
   q: Tensor,

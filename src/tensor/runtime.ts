@@ -2,13 +2,20 @@
 import { native } from '../native';
 import { ArgumentError } from '../native/errors';
 
-/** Sets the number of threads libtorch uses inside one op (torch.set_num_threads). */
+/**
+ * Sets the number of threads libtorch uses inside one op (torch.set_num_threads), and the size of
+ * OpenBLAS's own thread pool when OpenBLAS is the BLAS (libtorch leaves that one at every core).
+ */
 export function setNumThreads(n: number): void {
   if (!Number.isInteger(n) || n < 1) throw new ArgumentError(`thread count must be a positive integer, got ${n}`);
   native.setNumThreads(n);
 }
 export function getNumThreads(): number {
   return native.getNumThreads();
+}
+/** OpenBLAS's thread count, or -1 when the BLAS libtorch uses is not OpenBLAS. */
+export function blasNumThreads(): number {
+  return native.blasNumThreads();
 }
 
 /** Which libtorch the addon was built against, and whether that build has CUDA. */
@@ -31,7 +38,7 @@ export const cuda = {
 /**
  * The caching allocator for large CPU blocks (native/cpu_cache.cc): freed blocks of 1 MB and more
  * are reused instead of returned to the OS, which saves the page faults of re-mapping activations
- * every step. OLMO_TS_CPU_CACHE_MB sets its limit (default 1/8 of RAM up to 8 GB, 0 disables; libtorch 1.x only).
+ * every step. OLMO_TS_CPU_CACHE_MB sets its limit (default 1/8 of RAM up to 8 GB, 0 disables).
  */
 export const cpuCache = {
   stats: () => native.cpuCacheStats(),

@@ -71,17 +71,26 @@ export const MEMORY_WARN_FRACTION = 0.85;
  * Compares the estimate with what is available: refuse when it does not fit (the kernel would
  * kill the run with no message), warn when it is close.
  */
-export function checkMemory(plan: MemoryPlan, available: AvailableMemory): MemoryCheck {
+export function checkMemory(plan: MemoryPlan, available: AvailableMemory, sharing = 1): MemoryCheck {
   const p = plan.perDevice;
-  const est = `parameters ${formatBytes(p.params)} + gradients ${formatBytes(p.grads)} + optimizer state ${formatBytes(p.optimizerState)} + activations ${formatBytes(p.activations)}` +
-    (p.transient ? ` + autocast weight copies ${formatBytes(p.transient)}` : '') + ` = ${formatBytes(p.total)}`;
-  const avail = `${formatBytes(available.bytes)} available (${available.source})`;
-  if (p.total <= MEMORY_WARN_FRACTION * available.bytes) return { verdict: 'ok', message: `estimated memory ${est}; ${avail}` };
-  const hints = hintsFor(plan);
-  if (p.total > available.bytes) {
-    return { verdict: 'refuse', message: `this run needs about ${formatBytes(p.total)} but only ${avail}: ${est}. ${hints} (OLMO_TS_MEMORY_CHECK=warn starts it anyway)` };
+  const transient = plan.sharding ? 'gathered FSDP units' : plan.input.parallel.worldSize > 1 ? 'autocast copies and all-reduce buckets' : 'autocast weight copies';
+  let est = `parameters ${formatBytes(p.params)} + gradients ${formatBytes(p.grads)} + optimizer state ${formatBytes(p.optimizerState)} + activations ${formatBytes(p.activations)}` +
+    (p.transient ? ` + ${transient} ${formatBytes(p.transient)}` : '') + ` = ${formatBytes(p.total)}`;
+  // Before sharding, every rank briefly holds the whole fp32 model.
+  let need = Math.max(p.total, plan.setupPeak);
+  if (plan.setupPeak > p.total) est += ` (${formatBytes(plan.setupPeak)} while the whole model is built, before it is sharded)`;
+  // Ranks of one machine share its memory (CPU training): each needs its own share.
+  if (sharing > 1) {
+    need *= sharing;
+    est += `, times ${sharing} ranks on this machine = ${formatBytes(need)}`;
   }
-  return { verdict: 'warn', message: `this run needs about ${formatBytes(p.total)} of ${avail} (${Math.round((100 * p.total) / available.bytes)}%): ${est}. If it is killed, ${hints.charAt(0).toLowerCase()}${hints.slice(1)}` };
+  const avail = `${formatBytes(available.bytes)} available (${available.source})`;
+  if (need <= MEMORY_WARN_FRACTION * available.bytes) return { verdict: 'ok', message: `estimated memory ${est}; ${avail}` };
+  const hints = hintsFor(plan);
+  if (need > available.bytes) {
+    return { verdict: 'refuse', message: `this run needs about ${formatBytes(need)} but only ${avail}: ${est}. ${hints} (OLMO_TS_MEMORY_CHECK=warn starts it anyway)` };
+  }
+  return { verdict: 'warn', message: `this run needs about ${formatBytes(need)} of ${avail} (${Math.round((100 * need) / available.bytes)}%): ${est}. If it is killed, ${hints.charAt(0).toLowerCase()}${hints.slice(1)}` };
 }
 
 function hintsFor(plan: MemoryPlan): string {
@@ -92,6 +101,7 @@ function hintsFor(plan: MemoryPlan): string {
   if (i.activationCheckpointing !== 'whole_layer' && whole < act * 0.8) out.push(`activation_checkpointing: whole_layer (activations ${formatBytes(whole)})`);
   if (i.microBatchSize > 1) out.push(`a smaller device_train_microbatch_size (now ${i.microBatchSize})`);
   if (i.optimizer === 'adamw') out.push('optimizer.name: lionw (one state tensor instead of two)');
+  if (i.parallel.worldSize > 1 && !plan.sharding) out.push('fsdp.sharding_strategy: FULL_SHARD (shards parameters, gradients and optimizer state over the ranks)');
   return out.length ? `Try ${out.join(', or ')}.` : 'Use a smaller model or a machine with more memory.';
 }
 
@@ -120,12 +130,12 @@ export function memoryCheckModeFromEnv(fallback: MemoryCheckMode = 'refuse'): Me
  * available. Throws InsufficientMemoryError when it does not fit (mode 'refuse'), calls `warn` when
  * it is close or does not fit (mode 'warn'). Returns the plan and the verdict for the banner.
  */
-export function preflightMemoryCheck(cfg: TrainConfig, o: { mode?: MemoryCheckMode; warn: (message: string) => void; available?: AvailableMemory }): MemoryPreflight {
+export function preflightMemoryCheck(cfg: TrainConfig, o: { mode?: MemoryCheckMode; warn: (message: string) => void; available?: AvailableMemory; ranks?: { worldSize: number; localWorldSize: number; fsdp?: boolean }; sharing?: number }): MemoryPreflight {
   const mode = o.mode ?? memoryCheckModeFromEnv();
-  const plan = planTrainMemory(cfg);
+  const plan = planTrainMemory(cfg, {}, o.ranks);
   if (mode === 'off') return { plan, check: null, available: null };
   const available = o.available ?? availableMemory();
-  const check = checkMemory(plan, available);
+  const check = checkMemory(plan, available, o.sharing ?? 1);
   if (check.verdict === 'refuse' && mode === 'refuse') throw new InsufficientMemoryError(check.message, plan, available);
   if (check.verdict !== 'ok') o.warn(check.message);
   return { plan, check, available };
@@ -149,7 +159,7 @@ export function memoryBannerEntries(m: MemoryPreflight): [string, string][] {
   const out: [string, string][] = [[
     'memory',
     `about ${formatBytes(p.total)} per device = parameters ${formatBytes(p.params)} + gradients ${formatBytes(p.grads)} + optimizer state ${formatBytes(p.optimizerState)}` +
-      ` + activations ${formatBytes(p.activations)}${p.transient ? ` + autocast copies ${formatBytes(p.transient)}` : ''}` +
+      ` + activations ${formatBytes(p.activations)}${p.transient ? ` + ${m.plan.sharding ? 'gathered units' : 'autocast copies'} ${formatBytes(p.transient)}` : ''}` +
       ` (micro-batch ${i.microBatchSize} x ${i.seqLen}, activation_checkpointing: ${i.activationCheckpointing ?? 'null'})`,
   ]];
   if (m.available && m.check) {

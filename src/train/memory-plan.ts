@@ -32,18 +32,31 @@ export interface MemoryPlanInput {
   microBatches?: number;
   /** Default: 'materialized' on libtorch 1.x and for llama blocks, else 'fused'. */
   attentionKernel?: AttentionKernel;
-  /**
-   * Data parallelism. Today every rank holds a full replica (DDP-style), so per-rank memory does
-   * not depend on worldSize. Extending it for FSDP: add `strategy` (fsdp.sharding_strategy) and the
-   * wrapping; in planMemory multiply params, grads and optimizerState by the shard fraction
-   * (1/worldSize for FULL_SHARD and SHARD_GRAD_OP, 1/shard-group size for HYBRID_SHARD, 1 for
-   * NO_SHARD), and add the gathered buffers to `transient`: FULL_SHARD about 2-3 units' full
-   * parameters in the compute dtype plus one unit's full gradient (a unit is a block under
-   * by_block: countParams().perBlock), SHARD_GRAD_OP every unit's compute-dtype copy from forward
-   * to its backward. Activations stay per rank (the micro-batch is per rank).
-   */
-  parallel?: { worldSize: number };
+  /** How the model is spread over the ranks (default: one process). */
+  parallel?: ParallelPlan;
 }
+
+/**
+ * Data parallelism: a replicated model (one process, or NO_SHARD: every rank holds all of it), or
+ * FSDP's sharding, where parameters, gradients and optimizer state are split over the shard group
+ * and units are gathered in `paramBytes`-sized elements while they compute.
+ */
+export interface ParallelPlan {
+  worldSize: number;
+  /** 'none' (one process, unsharded) or fsdp.sharding_strategy. */
+  strategy?: 'none' | 'NO_SHARD' | 'FULL_SHARD' | 'SHARD_GRAD_OP' | 'HYBRID_SHARD' | '_HYBRID_SHARD_ZERO2';
+  /** fsdp.wrapping_strategy (which modules are units). */
+  wrapping?: FsdpWrapping;
+  /** fsdp.precision: pure reduces gradients in the compute dtype, mixed in fp32. */
+  fsdpPrecision?: 'pure' | 'mixed';
+  /** Ranks per node (HYBRID's default number of replicas is worldSize / localWorldSize). */
+  localWorldSize?: number;
+  /** fsdp.hybrid_sharding_num_model_replicas. */
+  numReplicas?: number | null;
+}
+
+/** fsdp.wrapping_strategy values (null: the whole model is one unit). */
+export type FsdpWrapping = null | 'by_block' | 'by_block_and_size' | 'by_block_group' | 'by_block_group_and_size' | 'size_based' | 'one_in_two' | 'one_in_three' | 'one_in_four' | 'one_in_five';
 
 /** Bytes on one device. */
 export interface MemoryBreakdown {
@@ -55,7 +68,11 @@ export interface MemoryBreakdown {
   optimizerState: number;
   /** Peak activation memory of one micro-batch with the chosen checkpointing. */
   activations: number;
-  /** Buffers that live for part of a step: autocast's low-precision weight copies (saved for backward). */
+  /**
+   * Buffers that live for part of a step: autocast's low-precision weight copies (saved for
+   * backward); under FSDP the gathered units and a unit's unsharded gradient instead; under NO_SHARD
+   * the flat fp32 buckets of the gradient all-reduce.
+   */
   transient: number;
   /** Sum of the above. */
   total: number;
@@ -63,9 +80,16 @@ export interface MemoryBreakdown {
 
 /** The estimate, with the details a reader (or the FSDP extension) needs. */
 export interface MemoryPlan {
-  input: Required<Omit<MemoryPlanInput, 'parallel'>> & { parallel: { worldSize: number } };
+  input: Required<Omit<MemoryPlanInput, 'parallel'>> & { parallel: Required<Pick<ParallelPlan, 'worldSize' | 'strategy'>> & ParallelPlan };
   numParams: number;
   perDevice: MemoryBreakdown;
+  /**
+   * The peak while the model is built, before training: every rank builds the whole model in fp32
+   * (identically seeded) before FSDP keeps its shard of it. Equal to the parameters unsharded.
+   */
+  setupPeak: number;
+  /** FSDP: the units' parameter counts (root first) and the fraction of the state this rank keeps. */
+  sharding: { units: number[]; shardFraction: number } | null;
   /** Peak activation bytes for each checkpointing choice ('none' first), same micro-batch. */
   activationsByStrategy: Record<CheckpointingChoice, number>;
   /** Pieces of the activation model, in bytes: one block kept whole, what a recomputed block keeps, the head. */
@@ -101,6 +125,44 @@ export function countParams(c: ModelConfig): { total: number; embedding: number;
   const embedding = V * d + wpe;
   const head = c.weight_tying ? 0 : lin(d, V);
   return { total: embedding + normParams(d, c.layer_norm_with_affine) + c.n_layers * block + head, embedding, perBlock: block };
+}
+
+/**
+ * The FSDP units' parameter counts for a wrapping strategy, root (everything no wrapped module
+ * claims) first, as src/dist/fsdp.ts planUnits forms them.
+ */
+export function unitParamCounts(c: ModelConfig, wrapping: FsdpWrapping): number[] {
+  const { total, perBlock } = countParams(c);
+  const d = c.d_model;
+  const bias = c.include_bias ? 1 : 0;
+  const V = embeddingSize(c);
+  const wte = V * d;
+  const ffOut = c.weight_tying ? 0 : V * d + bias * V;
+  const units: number[] = [];
+  const blocksWhere = (pick: (i: number) => boolean) => { for (let i = 0; i < c.n_layers; i++) if (pick(i)) units.push(perBlock); };
+  const leaves = () => { if (!c.weight_tying) { units.push(wte); if (ffOut) units.push(ffOut); } };
+  switch (wrapping) {
+    case null: break;
+    case 'by_block': blocksWhere(() => true); break;
+    case 'by_block_and_size': blocksWhere(() => true); leaves(); break;
+    case 'by_block_group': case 'by_block_group_and_size': {
+      const g = Math.max(1, c.block_group_size);
+      for (let i = 0; i < c.n_layers; i += g) units.push(perBlock * Math.min(g, c.n_layers - i));
+      if (wrapping === 'by_block_group_and_size') leaves();
+      break;
+    }
+    case 'size_based':
+      if (perBlock >= 1e8) blocksWhere(() => true);
+      if (!c.weight_tying && wte >= 1e8) units.push(wte);
+      if (ffOut >= 1e8) units.push(ffOut);
+      break;
+    default: {
+      const n = { one_in_two: 2, one_in_three: 3, one_in_four: 4, one_in_five: 5 }[wrapping];
+      blocksWhere((i) => i % n === 0);
+    }
+  }
+  const root = total - units.reduce((a, b) => a + b, 0);
+  return [root, ...units];
 }
 
 /** Activation bytes of one block for N = rows × seqLen tokens: what stays for backward, by owner. */
@@ -242,29 +304,71 @@ export function planMemory(inp: MemoryPlanInput): MemoryPlan {
   const activationsByStrategy = { none: activationPeak(null) } as Record<CheckpointingChoice, number>;
   for (const s of ACTIVATION_CHECKPOINTING) activationsByStrategy[s] = activationPeak(s);
 
-  const params = numParams * 4;
-  const grads = numParams * 4;
-  const optimizerState = numParams * 4 * (inp.optimizer === 'adamw' ? 2 : 1);
-  // Autocast casts each weight used by a matmul once per forward and autograd keeps the copy.
-  const transient = amp ? (numParams - embParams + (c.weight_tying ? V * d : 0)) * 2 : 0;
+  const par = { strategy: 'none' as const, ...inp.parallel, worldSize: inp.parallel?.worldSize ?? 1 };
+  const fsdp = par.strategy !== 'none' && par.strategy !== 'NO_SHARD';
+  let shardFraction = 1;
+  let units: number[] = [];
+  let transient: number;
+  if (fsdp) {
+    // The shard group: the world, or (HYBRID) one replica's ranks.
+    const hybrid = par.strategy === 'HYBRID_SHARD' || par.strategy === '_HYBRID_SHARD_ZERO2';
+    const replicas = hybrid ? par.numReplicas ?? Math.max(1, Math.round(par.worldSize / (par.localWorldSize ?? par.worldSize))) : 1;
+    shardFraction = 1 / Math.max(1, par.worldSize / replicas);
+    units = unitParamCounts(c, par.wrapping ?? null);
+    // Gathered in the compute dtype (the master stays fp32); a unit's gradient comes out in that
+    // dtype, plus its fp32 copy to reduce under `mixed`.
+    const pd = amp ? 2 : 4;
+    const gradBytes = pd + (amp && par.fsdpPrecision === 'mixed' ? 4 : 0);
+    const [root, ...rest] = units;
+    const biggest = Math.max(0, ...rest);
+    const keepsAll = par.strategy === 'SHARD_GRAD_OP' || par.strategy === '_HYBRID_SHARD_ZERO2';
+    // FULL_SHARD: the root (kept from forward to backward), the unit computing and the next one
+    // gathered ahead; SHARD_GRAD_OP: every unit from its forward to its backward.
+    const gathered = keepsAll ? numParams * pd : (root! + 2 * biggest) * pd;
+    transient = gathered + Math.max(root!, biggest) * gradBytes;
+  } else {
+    // Autocast casts each weight used by a matmul once per forward and autograd keeps the copy;
+    // NO_SHARD's all-reduce copies the gradients into flat fp32 buckets.
+    transient = (amp ? (numParams - embParams + (c.weight_tying ? V * d : 0)) * 2 : 0) + (par.worldSize > 1 ? numParams * 4 : 0);
+  }
+  const params = numParams * 4 * shardFraction;
+  const grads = numParams * 4 * shardFraction;
+  const optimizerState = numParams * 4 * (inp.optimizer === 'adamw' ? 2 : 1) * shardFraction;
   const activations = activationsByStrategy[inp.activationCheckpointing ?? 'none'];
   const perDevice: MemoryBreakdown = { params, grads, optimizerState, activations, transient, total: params + grads + optimizerState + activations + transient };
   return {
     input: {
       model: c, microBatchSize: rows, seqLen: T, precision: inp.precision ?? 'fp32', optimizer: inp.optimizer,
       activationCheckpointing: inp.activationCheckpointing, microBatches: inp.microBatches ?? 1, attentionKernel: kernel,
-      parallel: { worldSize: inp.parallel?.worldSize ?? 1 },
+      parallel: par,
     },
     numParams,
     perDevice,
+    setupPeak: numParams * 4,
+    sharding: fsdp ? { units, shardFraction } : null,
     activationsByStrategy,
     detail: { blockFull, blockInput: blk.input, blockFineGrained, embedding, headSaved, headTransient },
   };
 }
 
-/** planMemory for a training config (micro-batch, precision, optimizer and strategy from it). */
-export function planTrainMemory(cfg: TrainConfig, over: Partial<MemoryPlanInput> = {}): MemoryPlan {
-  const rows = Math.min(cfg.device_train_microbatch_size, cfg.global_train_batch_size);
+/**
+ * planMemory for a training config (micro-batch, precision, optimizer and strategy from it). With
+ * `ranks`, the run's world (size, ranks per node) and whether it is sharded (the trainer shards
+ * several processes as `fsdp:` says; one process only when asked).
+ */
+export function planTrainMemory(cfg: TrainConfig, over: Partial<MemoryPlanInput> = {}, ranks?: { worldSize: number; localWorldSize?: number; fsdp?: boolean }): MemoryPlan {
+  const ws = ranks?.worldSize ?? 1;
+  const sharded = ranks !== undefined && (ws > 1 || ranks.fsdp === true) && cfg.fsdp.sharding_strategy !== 'NO_SHARD';
+  const rowsTotal = cfg.global_train_batch_size / ws;
+  const rows = Math.min(cfg.device_train_microbatch_size, rowsTotal);
+  const parallel: ParallelPlan = {
+    worldSize: ws,
+    strategy: sharded ? cfg.fsdp.sharding_strategy : ws > 1 ? 'NO_SHARD' : 'none',
+    wrapping: cfg.fsdp.wrapping_strategy,
+    fsdpPrecision: cfg.fsdp.precision,
+    localWorldSize: ranks?.localWorldSize ?? ws,
+    numReplicas: cfg.fsdp.hybrid_sharding_num_model_replicas,
+  };
   return planMemory({
     model: cfg.model,
     microBatchSize: rows,
@@ -272,7 +376,8 @@ export function planTrainMemory(cfg: TrainConfig, over: Partial<MemoryPlanInput>
     precision: cfg.precision,
     optimizer: cfg.optimizer.name === 'lionw' ? 'lionw' : 'adamw',
     activationCheckpointing: cfg.activation_checkpointing,
-    microBatches: Math.ceil(cfg.global_train_batch_size / rows),
+    microBatches: Math.ceil(rowsTotal / rows),
+    parallel,
     ...over,
   });
 }
@@ -296,8 +401,17 @@ export function memoryPlanLines(plan: MemoryPlan): string[] {
     `optimizer state  ${formatBytes(p.optimizerState).padStart(10)}  (${i.optimizer === 'adamw' ? 'AdamW exp_avg + exp_avg_sq' : 'LionW exp_avg'})`,
     `activations      ${formatBytes(p.activations).padStart(10)}  (peak; ${i.microBatchSize} × ${i.seqLen} tokens, activation_checkpointing: ${i.activationCheckpointing ?? 'null'})`,
   ];
-  if (p.transient) lines.push(`autocast copies  ${formatBytes(p.transient).padStart(10)}  (low-precision weights kept for backward)`);
+  const par = i.parallel;
+  if (plan.sharding) {
+    const shardOf = Math.round(1 / plan.sharding.shardFraction);
+    lines[0] += `, this rank's 1/${shardOf} (${par.strategy}, world ${par.worldSize})`;
+    const [root, ...units] = plan.sharding.units;
+    lines.push(`gathered units   ${formatBytes(p.transient).padStart(10)}  (${units.length} unit${units.length === 1 ? '' : 's'} + root of ${(root! / 1e6).toFixed(1)}M params by ${par.wrapping ?? 'null'} wrapping; a unit's gradient)`);
+  } else if (p.transient) {
+    lines.push(`${par.worldSize > 1 ? 'copies/buckets ' : 'autocast copies'}  ${formatBytes(p.transient).padStart(10)}  (${par.worldSize > 1 ? 'autocast weight copies and the fp32 all-reduce buckets' : 'low-precision weights kept for backward'})`);
+  }
   lines.push(`total            ${formatBytes(p.total).padStart(10)}`);
+  if (plan.setupPeak > p.total) lines.push(`at setup         ${formatBytes(plan.setupPeak).padStart(10)}  (every rank builds the whole fp32 model before it is sharded)`);
   return lines;
 }
 

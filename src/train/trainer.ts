@@ -237,7 +237,14 @@ export class Trainer extends EventEmitter {
       const dataWarnings = checkDataAgainstModel(this.dataset, { embeddingSize: embeddingSize(cfg.model), vocabSize: cfg.model.vocab_size, eosTokenId: cfg.model.eos_token_id, tokenizer: cfg.tokenizer.identifier });
       if (this.isMain) for (const w of dataWarnings) this.notice(`warning: ${w}`);
       // A model too large for memory would be killed by the kernel with no message: check first.
-      this.memory = preflightMemoryCheck(cfg, { mode: this.o.memoryCheck ?? memoryCheckModeFromEnv(), warn: (m) => { if (this.isMain) this.notice(`warning: ${m}`); } });
+      // (ranks of one CPU machine share its memory: the check counts them all)
+      const env = readLaunchEnv();
+      this.memory = preflightMemoryCheck(cfg, {
+        mode: this.o.memoryCheck ?? memoryCheckModeFromEnv(),
+        warn: (m) => { if (this.isMain) this.notice(`warning: ${m}`); },
+        ranks: { worldSize: this.pg.size, localWorldSize: this.pg.size > 1 ? env.localWorldSize : 1, fsdp: this.o.fsdp },
+        sharing: this.pg.size > 1 ? env.localWorldSize : 1,
+      });
       manualSeed(cfg.seed);
       this.model = buildModel(cfg);
       // Every rank starts from rank 0's weights (as DDP does; the same seed makes them equal anyway).

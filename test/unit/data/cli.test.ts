@@ -12,7 +12,7 @@ import { inspectBatches } from '../../../src/data/inspect';
 import { loadTokenizer } from '../../../src/data/tokenizer';
 import { brownDocuments, prepareBrown, untagSentence } from '../../../src/data/brown';
 import { loadGlobalIndices, buildGlobalIndices } from '../../../src/data/global-indices';
-import { C4, OLMO_TOKENIZER, sharedDataSkipReason, tmpDir } from './helpers';
+import { C4, OLMO_TOKENIZER, tmpDir } from './helpers';
 
 const ROOT = path.resolve(__dirname, '../../..');
 function cli(args: string[], env: NodeJS.ProcessEnv = {}): { status: number | null; stdout: string; stderr: string } {
@@ -20,7 +20,7 @@ function cli(args: string[], env: NodeJS.ProcessEnv = {}): { status: number | nu
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-test('CLI prepare-data -> trainer loader -> inspect-data shows the same instances', { skip: sharedDataSkipReason() }, async () => {
+test('CLI prepare-data -> trainer loader -> inspect-data shows the same instances', async () => {
   const dir = tmpDir();
   const tokens = path.join(dir, 'c4-tokens');
   const r = cli(['prepare-data', path.join(C4, 'c4-sample.0*.json.gz'), '-o', tokens, '--tokenizer', OLMO_TOKENIZER, '-j', '2', '--max-tokens', '6000']);

@@ -1,14 +1,15 @@
-// Shared helpers for the data tests: the numpy reference script, the shared OLMo data folder and
-// throwaway temporary folders.
+// Shared helpers for the data tests: the numpy reference script, OLMo's tokenizers and C4 sample
+// (shipped in the repo) and throwaway temporary folders.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
 export const FIXTURES = path.resolve(__dirname, '../../fixtures/data');
-export const SHARED_DATA = path.resolve(__dirname, '../../../../shared/data');
-export const TOKENIZERS = path.join(SHARED_DATA, 'tokenizers');
-export const C4 = path.join(SHARED_DATA, 'c4-sample');
+/** OLMo's tokenizers, shipped in the repo (gzipped; loadTokenizer takes the .json names). */
+export const TOKENIZERS = path.resolve(__dirname, '../../../tokenizers');
+/** OLMo's C4 test sample (10 documents per file, as OLMo's test_fixtures). */
+export const C4 = path.resolve(__dirname, '../../fixtures/c4-sample');
 /** OLMo v1's training tokenizer (EOS 50279, pad 1). */
 export const OLMO_TOKENIZER = path.join(TOKENIZERS, 'allenai_gpt-neox-olmo-dolma-v1_5.json');
 
@@ -29,11 +30,6 @@ export function numpyAnswers<T = unknown>(cases: object[]): T[] {
   const r = spawnSync(PY, [path.join(FIXTURES, 'numpy_reference.py')], { input: JSON.stringify(cases), encoding: 'utf8', maxBuffer: 64 << 20 });
   if (r.status !== 0) throw new Error(`numpy_reference.py failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as T[];
-}
-
-/** Why tests using ../shared/data cannot run here, or undefined when they can. */
-export function sharedDataSkipReason(): string | undefined {
-  return fs.existsSync(OLMO_TOKENIZER) ? undefined : `shared OLMo data not found at ${SHARED_DATA} - skipped`;
 }
 
 /** A fresh temporary folder, removed when the process exits. */

@@ -10,9 +10,8 @@ import * as zlib from 'node:zlib';
 import { prepareData } from '../../../src/data/prepare';
 import { loadTokenizer, pythonStrip } from '../../../src/data/tokenizer';
 import { DataError } from '../../../src/data/errors';
-import { C4, OLMO_TOKENIZER, TOKENIZERS, sharedDataSkipReason, tmpDir } from './helpers';
+import { C4, OLMO_TOKENIZER, TOKENIZERS, tmpDir } from './helpers';
 
-const skip = sharedDataSkipReason();
 
 function c4Docs(): Array<{ file: string; line: number; text: string }> {
   const out: Array<{ file: string; line: number; text: string }> = [];
@@ -27,7 +26,7 @@ function readCsvGz(p: string): string[][] {
   return zlib.gunzipSync(fs.readFileSync(p)).toString('utf8').split('\r\n').filter((l) => l).map((l) => l.split(','));
 }
 
-test('C4 samples: every document decodes back from its metadata range and ends in EOS', { skip }, async () => {
+test('C4 samples: every document decodes back from its metadata range and ends in EOS', async () => {
   const out = tmpDir();
   const s = await prepareData({ inputs: [C4], output: out, tokenizer: { identifier: OLMO_TOKENIZER }, workers: 2, maxTokensPerFile: 3000 });
   const tok = await loadTokenizer(OLMO_TOKENIZER);
@@ -67,7 +66,7 @@ test('C4 samples: every document decodes back from its metadata range and ends i
   assert.equal(manifest.eos_token_id, 50279);
 });
 
-test('output bytes are identical for 0, 1 and 3 workers and any chunk size', { skip }, async () => {
+test('output bytes are identical for 0, 1 and 3 workers and any chunk size', async () => {
   const digests: string[] = [];
   for (const [workers, chunkBytes] of [[0, 1 << 20], [1, 4096], [3, 1000]] as const) {
     const out = tmpDir();
@@ -79,7 +78,7 @@ test('output bytes are identical for 0, 1 and 3 workers and any chunk size', { s
   assert.equal(new Set(digests).size, 1, digests.join(' vs '));
 });
 
-test('cl100k (js-tiktoken) and OLMo 2 dolma2 tokenizer.json (HF Rust) give the same ids on C4', { skip }, async () => {
+test('cl100k (js-tiktoken) and OLMo 2 dolma2 tokenizer.json (HF Rust) give the same ids on C4', async () => {
   const a = await loadTokenizer('cl100k');
   const b = await loadTokenizer(path.join(TOKENIZERS, 'allenai_dolma2.json'));
   assert.equal(a.eosTokenId, 100257);
@@ -94,7 +93,7 @@ test('cl100k (js-tiktoken) and OLMo 2 dolma2 tokenizer.json (HF Rust) give the s
   assert.equal(await gpt2.decode(await gpt2.encodeBatch(['Hello world']).then((r) => r[0]!)), 'Hello world');
 });
 
-test('uint32 output with cl100k; plain .jsonl and .zst inputs; document ids kept', { skip }, async () => {
+test('uint32 output with cl100k; plain .jsonl and .zst inputs; document ids kept', async () => {
   const dir = tmpDir();
   const lines = ['{"id":"doc-a","text":"  The first document.  "}', '{"id":7,"text":"Second, with a comma id"}', '{"text":"   "}', '{"text":"third"}'];
   fs.writeFileSync(path.join(dir, 'a.jsonl'), lines.join('\n') + '\n');
@@ -117,7 +116,7 @@ test('uint32 output with cl100k; plain .jsonl and .zst inputs; document ids kept
   }
 });
 
-test('tokenizer choice is validated: EOS mix-up, dtype too small, unknown names', { skip }, async () => {
+test('tokenizer choice is validated: EOS mix-up, dtype too small, unknown names', async () => {
   const pii = path.join(TOKENIZERS, 'allenai_eleuther-ai-gpt-neox-20b-pii-special.json');
   await assert.rejects(loadTokenizer({ identifier: pii, eosTokenId: 50279 }), (e: unknown) => {
     assert.ok(e instanceof DataError);
@@ -147,7 +146,7 @@ function badInputs(dir: string): Record<string, string> {
   return out;
 }
 
-test('bad input: fail names file:line and leaves no output; skip reports and continues', { skip }, async () => {
+test('bad input: fail names file:line and leaves no output; skip reports and continues', async () => {
   const dir = tmpDir();
   const bad = badInputs(dir);
   const cases: Array<[string, RegExp]> = [

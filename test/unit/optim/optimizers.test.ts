@@ -7,9 +7,10 @@ import { test } from 'node:test';
 import { Tensor, keep, noGrad, tensor, tidy } from '../../../src';
 import { AdamW, LionW, Optimizer, ParamGroup, buildParamGroups } from '../../../src/optim';
 import { assertClose } from '../../helpers/compare';
+import { referenceDir } from '../../helpers/reference';
 
 interface Enc { shape: number[]; data: number[] }
-const fx = JSON.parse(fs.readFileSync(path.join(__dirname, '../../fixtures/optim/optim.json'), 'utf8'));
+const fx = JSON.parse(fs.readFileSync(path.join(referenceDir('optim'), 'optim.json'), 'utf8'));
 const NAMES = ['w', 'b', 'e'];
 
 function setup(): { params: Record<string, Tensor>; groups: ParamGroup[] } {

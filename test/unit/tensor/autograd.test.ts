@@ -1,8 +1,10 @@
 // Autograd and modes: gradients accumulate and reset, noGrad stops tracking, backward with an
 // explicit gradient, autocast runs matmuls in bf16 and restores state, thread count control.
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import { test } from 'node:test';
 import { F, autocast, enableGrad, getNumThreads, isGradEnabled, noGrad, ones, setNumThreads, tensor, tidy, zeroGrad } from '../../../src';
+import { blasNumThreads } from '../../../src/tensor/runtime';
 
 test('gradients accumulate across backward calls and zeroGrad clears them', () => {
   tidy(() => {
@@ -73,10 +75,16 @@ test('autocast runs linear in bfloat16, keeps fp32 reductions, nests and restore
   });
 });
 
-test('intra-op thread count can be set and read', () => {
+test('intra-op thread count can be set and read; OpenBLAS\'s pool follows it', () => {
   const prev = getNumThreads();
   setNumThreads(2);
   assert.equal(getNumThreads(), 2);
+  setNumThreads(1);
+  assert.equal(getNumThreads(), 1);
+  // When OpenBLAS is loaded (Debian's libblas.so.3; scripts/setup.sh installs it) it must follow;
+  // a libtorch with MKL or another BLAS has no such pool (-1).
+  const openblas = fs.readFileSync('/proc/self/maps', 'utf8').includes('libopenblas');
+  assert.equal(blasNumThreads(), openblas ? 1 : -1, 'OpenBLAS threads follow setNumThreads');
   setNumThreads(prev);
   assert.equal(getNumThreads(), prev);
 });

@@ -82,7 +82,7 @@ test('fuzz: raw native functions with bad arguments throw instead of crashing', 
       calls++;
       try {
         const r = (fn as (...a: unknown[]) => unknown)(...args);
-        if (typeof r === 'number' && r >= 0 && !['liveCount', 'getNumThreads', 'cudaDeviceCount', 'numel', 'ndim', 'dtype', 'device', 'item', 'generatorNew'].includes(name)) native.dispose(r);
+        if (typeof r === 'number' && r >= 0 && !['liveCount', 'getNumThreads', 'blasNumThreads', 'cudaDeviceCount', 'numel', 'ndim', 'dtype', 'device', 'item', 'generatorNew'].includes(name)) native.dispose(r);
       } catch (e) {
         assert.ok(e instanceof Error, `${name}(${args.map(String)}) threw a non-Error`);
       }

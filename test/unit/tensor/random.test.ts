@@ -6,8 +6,9 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { Generator, empty, getRngState, manualSeed, rand, randint, randn, randperm, setRngState, tidy } from '../../../src';
 import { assertClose } from '../../helpers/compare';
+import { referenceDir } from '../../helpers/reference';
 
-const ref = JSON.parse(fs.readFileSync(path.join(__dirname, '../../fixtures/ops/ops.json'), 'utf8')).random as Record<string, number[]>;
+const ref = JSON.parse(fs.readFileSync(path.join(referenceDir('ops'), 'ops.json'), 'utf8')).random as Record<string, number[]>;
 
 test('draws after manualSeed equal PyTorch (randn, rand, randint, normal_, uniform_, randperm)', () => {
   tidy(() => {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { OLMo } from '../../../src/model/olmo';
 import { ModelConfig, modelConfig } from '../../../src/config/model';
 import { parseTrainConfig } from '../../../src/config';
-import { countParams, planMemory, planTrainMemory } from '../../../src/train/memory-plan';
+import { countParams, planMemory, planTrainMemory, unitParamCounts } from '../../../src/train/memory-plan';
 import { InsufficientMemoryError, checkMemory, memoryBannerEntries, preflightMemoryCheck } from '../../../src/train/memory-check';
 
 const small = (over: Partial<ModelConfig> = {}) => modelConfig({ d_model: 64, n_heads: 4, n_layers: 4, mlp_ratio: 4, vocab_size: 100, embedding_size: 128, max_sequence_length: 256, ...over });
@@ -81,4 +81,39 @@ test('the start-up check refuses, warns or passes against what is available, nam
   assert.deepEqual(banner.map(([label]) => label), ['memory', 'available']);
   assert.match(banner[0]![1], /^about .* per device = parameters .* \+ gradients .* \+ optimizer state .* \+ activations .* \(micro-batch 4 x 256, activation_checkpointing: null\)$/);
   assert.match(banner[1]![1], /\(cgroup limit 9 GiB\): the run needs 25% of it$/);
+});
+
+test('FSDP plans: units add up to the model, state shrinks with the world size, the gathered unit and the setup peak are counted', () => {
+  const c = small({ n_layers: 6, weight_tying: false, vocab_size: 1000, embedding_size: 1024 });
+  const { total } = countParams(c);
+  for (const w of ['by_block', 'by_block_and_size', 'by_block_group', 'one_in_two', null] as const) {
+    const units = unitParamCounts(c, w);
+    assert.ok(units.reduce((a, b) => a + b, 0) <= total, `${w}: units exceed the model`);
+  }
+  const base = { model: c, microBatchSize: 2, precision: 'fp32' as const, optimizer: 'adamw' as const, activationCheckpointing: null, attentionKernel: 'materialized' as const };
+  const one = planMemory(base);
+  const fs4 = planMemory({ ...base, parallel: { worldSize: 4, strategy: 'FULL_SHARD', wrapping: 'by_block_and_size', fsdpPrecision: 'mixed' } });
+  const sgo4 = planMemory({ ...base, parallel: { worldSize: 4, strategy: 'SHARD_GRAD_OP', wrapping: 'by_block_and_size', fsdpPrecision: 'mixed' } });
+  assert.ok(fs4.sharding, 'FULL_SHARD plans a sharding');
+  // Parameters, gradients and state are each about a quarter (shards are padded up to the world size).
+  for (const k of ['params', 'grads', 'optimizerState'] as const) {
+    const r = fs4.perDevice[k] / one.perDevice[k];
+    assert.ok(r >= 0.25 && r < 0.26, `${k}: ${r}`);
+  }
+  // FULL_SHARD gathers units only while they compute: the transient is at least the biggest unit
+  // and far below the whole model; SHARD_GRAD_OP keeps gathered parameters between forward and backward.
+  const biggest = Math.max(...unitParamCounts(c, 'by_block_and_size')) * 4;
+  assert.ok(fs4.perDevice.transient >= biggest && fs4.perDevice.transient < total * 4, `transient ${fs4.perDevice.transient}`);
+  assert.ok(sgo4.perDevice.total > fs4.perDevice.total);
+  // Each rank builds the whole fp32 model before sharding it.
+  assert.ok(fs4.setupPeak >= total * 4);
+  // The check counts every rank of the machine and names the sharding's cost.
+  const avail = { bytes: fs4.perDevice.total * 4 * 1.05 + fs4.setupPeak * 4, source: 'test' };
+  assert.equal(checkMemory(fs4, avail, 1).verdict, 'ok');
+  const tight = checkMemory(fs4, { bytes: Math.max(fs4.perDevice.total, fs4.setupPeak) * 2, source: 'test' }, 4);
+  assert.equal(tight.verdict, 'refuse');
+  assert.match(tight.message, /times 4 ranks on this machine/);
+  // An unsharded multi-rank plan that does not fit suggests FULL_SHARD.
+  const dp = planMemory({ ...base, parallel: { worldSize: 4, strategy: 'NO_SHARD' } });
+  assert.match(checkMemory(dp, { bytes: dp.perDevice.total / 2, source: 'test' }).message, /FULL_SHARD/);
 });
