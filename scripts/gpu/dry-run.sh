@@ -18,6 +18,8 @@ cp -r .gpu-bundle "$copy/"
 rm -rf "$out" && mkdir -p "$out"
 echo "dry-run: copy in $copy ($(du -sm "$copy" | cut -f1) MiB), output in $out"
 rc=0
-OLMO_GPU_DRY=1 bash "$copy/scripts/gpu/run.sh" "$out" || rc=$?
+# this machine builds on fewer cores than the GPU machine's 16: longer limits (override as there)
+OLMO_GPU_DRY=1 OLMO_GPU_BUDGET_S=${OLMO_GPU_BUDGET_S:-1500} OLMO_GPU_BUILD_S=${OLMO_GPU_BUILD_S:-1000} \
+  bash "$copy/scripts/gpu/run.sh" "$out" || rc=$?
 echo "dry-run: run.sh exited $rc; files: $(ls "$out" | tr '\n' ' ')"
 exit $rc

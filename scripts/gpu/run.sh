@@ -10,6 +10,7 @@
 # Environment:
 #   OLMO_GPU_BUDGET_S   seconds for everything (default 410: under 7 minutes)
 #   OLMO_GPU_STAGES     which stages, comma-separated (default build,test,bench)
+#   OLMO_GPU_BUILD_S / OLMO_GPU_TEST_S   stage limits in seconds (default 270 / 150)
 #   OLMO_GPU_BENCH      arguments for bench/gpu.bench.ts (default: its own; see --help there)
 #   OLMO_TS_PYTHON      the Python with torch (default: python3 on PATH)
 #   OLMO_GPU_DRY=1      rehearsal on a machine without a GPU (scripts/gpu/dry-run.sh): the same steps
@@ -125,15 +126,16 @@ build() {
   echo "+ cmake --build build -j $JOBS"
   cmake --build "$ROOT/build" -j "$JOBS"
   ls -la "$ROOT/build/Release/olmo_native.node"
+  if ldd "$ROOT/build/Release/olmo_native.node" | grep 'not found'; then echo "the addon's libraries are not all found (above)"; exit 1; fi
   grep -o 'OLMO_TORCH_CUDA=1\|OLMO_C10D_NCCL=[01]\|OLMO_C10D_GLOO=[01]' "$ROOT/build/build.ninja" | sort -u || true
   node -e "const {buildInfo, cuda} = require('./dist'); console.log('addon:', JSON.stringify(buildInfo()), 'cuda available:', cuda.isAvailable(), 'devices:', cuda.deviceCount())"
 }
 export ROOT PY JOBS
-if [[ $STAGES == *,build,* ]]; then stage build 270 bash -c "$(declare -f build); build"; fi
+if [[ $STAGES == *,build,* ]]; then stage build "${OLMO_GPU_BUILD_S:-270}" bash -c "$(declare -f build); build"; fi
 
 # ---------------------------------------------------------------- CUDA tests
 if [[ $STAGES == *,test,* ]]; then
-  stage test-cuda 150 env OLMO_TS_TEST_CUDA=1 node scripts/run-tests.js test/cuda
+  stage test-cuda "${OLMO_GPU_TEST_S:-150}" env OLMO_TS_TEST_CUDA=1 node scripts/run-tests.js test/cuda
 fi
 
 # ---------------------------------------------------------------- GPU benchmark
