@@ -59,8 +59,10 @@ stage() {
   if ((rc == 0)); then
     note "$name: ok in ${secs}s"
   else
-    note "$name: FAILED rc=$rc in ${secs}s ${why}; last lines of $name.log:"
-    tail -n 25 "$OUT/$name.log" | sed 's/^/    /'
+    note "$name: FAILED rc=$rc in ${secs}s ${why}; from $name.log:"
+    # failing tests first (node's test runner marks them ✖), then the end of the log
+    grep -a '✖' "$OUT/$name.log" | sort -u | head -n 30 | sed 's/^/    /'
+    tail -n 15 "$OUT/$name.log" | sed 's/^/    /'
   fi
   return 0
 }
@@ -136,6 +138,8 @@ if [[ $STAGES == *,build,* ]]; then stage build "${OLMO_GPU_BUILD_S:-270}" bash 
 # ---------------------------------------------------------------- CUDA tests
 if [[ $STAGES == *,test,* ]]; then
   stage test-cuda "${OLMO_GPU_TEST_S:-150}" env OLMO_TS_TEST_CUDA=1 node scripts/run-tests.js test/cuda
+  counts=$(grep -aE '^ℹ (pass|fail|skipped) ' "$OUT/test-cuda.log" | sed 's/^ℹ //' | tr '\n' ' ')
+  [[ -n $counts ]] && S_NOTE[${#S_NOTE[@]} - 1]="${S_NOTE[${#S_NOTE[@]} - 1]} $counts"
 fi
 
 # ---------------------------------------------------------------- GPU benchmark

@@ -7,14 +7,16 @@ import * as path from 'node:path';
 import { Device, buildInfo, cuda } from '../../src';
 
 /**
- * The device under test: cuda. OLMO_TS_CUDA_TEST_DEVICE=cpu runs the same tests against CPU
- * references, to rehearse them on a machine without a GPU (scripts/gpu/dry-run.sh does not).
+ * The device under test: cuda:0 (the name tensors report). OLMO_TS_CUDA_TEST_DEVICE=cpu runs the
+ * same tests against CPU references, to rehearse them on a machine without a GPU.
  */
-export const DEVICE: Device = (process.env.OLMO_TS_CUDA_TEST_DEVICE ?? 'cuda') as Device;
+export const DEVICE: Device = process.env.OLMO_TS_CUDA_TEST_DEVICE === 'cpu' ? 'cpu' : 'cuda:0';
+/** The device type the Python reference scripts take ('cuda' or 'cpu'). */
+export const PY_DEVICE = DEVICE === 'cpu' ? 'cpu' : 'cuda';
 
 /** Why the CUDA tests cannot run here, or null when they can. */
 export function cudaMissing(): string | null {
-  if (DEVICE !== 'cuda') return null;
+  if (DEVICE === 'cpu') return null;
   const info = buildInfo();
   if (!info.cudaBuild) return `no CUDA device: the addon was built against a CPU-only libtorch ${info.torchVersion}`;
   if (!cuda.isAvailable()) return `no CUDA device: libtorch ${info.torchVersion} has CUDA, but no GPU is visible`;

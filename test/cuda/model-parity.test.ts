@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { OLMo, Tensor, dispose, tidy } from '../../src';
 import { readSafetensors } from '../../src/io/safetensors';
-import { DEVICE, cudaMissing, runReference, tempDir } from './cuda-env';
+import { DEVICE, PY_DEVICE, cudaMissing, runReference, tempDir } from './cuda-env';
 
 const FIXTURES = path.resolve(__dirname, '../fixtures/model');
 const cases = fs.readdirSync(FIXTURES).filter((f) => f.endsWith('.safetensors')).sort();
@@ -20,7 +20,7 @@ test(`a CUDA device is present (${DEVICE})`, () => {
 
 const refDir = tempDir('cuda-model');
 after(() => fs.rmSync(refDir, { recursive: true, force: true }));
-if (!missing) runReference('model_ref.py', [refDir, DEVICE]);
+if (!missing) runReference('model_ref.py', [refDir, PY_DEVICE]);
 
 // The same bound as the CPU parity test (test/unit/model/parity.test.ts), for the same reason: the
 // tiny models' values are O(1) and their reductions short (d_model 64, 2 layers), so float32

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { Tensor, dispose, liveTensors, tensor, tidy } from '../../src';
 import { assertClose } from '../helpers/compare';
 import { opTable } from '../helpers/op-table';
-import { DEVICE, U_BF16, cudaMissing, runReference, tempDir } from './cuda-env';
+import { DEVICE, PY_DEVICE, U_BF16, cudaMissing, runReference, tempDir } from './cuda-env';
 
 interface Enc { dtype: string; shape: number[]; data: number[] }
 interface Case { inputs: Enc[]; outputs: Enc[]; upstream?: Enc[]; grads?: (Enc | null)[] }
@@ -22,7 +22,7 @@ function references(): Record<string, Case> {
   const dir = tempDir('cuda-ops');
   try {
     const file = path.join(dir, 'ops.json');
-    runReference('ops_ref.py', [file, DEVICE]);
+    runReference('ops_ref.py', [file, PY_DEVICE]);
     return (JSON.parse(fs.readFileSync(file, 'utf8')) as { cases: Record<string, Case> }).cases;
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
