@@ -88,15 +88,21 @@ cat "$OUT/env.md"
 unpack() {
   set -e
   [[ -f $BUNDLE/node.tar.xz ]] || { echo "no $BUNDLE/node.tar.xz: run 'bash scripts/gpu/bundle.sh' where Node is and carry .gpu-bundle"; exit 1; }
+  # untar DEST FILE.tar.xz: tar needs the xz program; Python's tarfile (lzma) does it without
+  untar() {
+    if command -v xz > /dev/null; then tar -C "$1" -xJf "$2"; else
+      "$PY" -c 'import sys, tarfile; t = tarfile.open(sys.argv[2], "r:xz"); t.extractall(sys.argv[1], **({"filter": "fully_trusted"} if hasattr(tarfile, "fully_trusted_filter") else {}))' "$1" "$2"
+    fi
+  }
   mkdir -p "$NODE_DIR"
-  tar -C "$NODE_DIR" -xJf "$BUNDLE/node.tar.xz"
-  if [[ ! -d node_modules/tsx ]]; then tar -xJf "$BUNDLE/node_modules.tar.xz"; fi
-  if [[ ! -f dist/index.js ]]; then tar -xJf "$BUNDLE/dist.tar.xz"; fi
+  untar "$NODE_DIR" "$BUNDLE/node.tar.xz"
+  if [[ ! -d node_modules/tsx ]]; then untar . "$BUNDLE/node_modules.tar.xz"; fi
+  if [[ ! -f dist/index.js ]]; then untar . "$BUNDLE/dist.tar.xz"; fi
   "$NODE_DIR/bin/node" --version
   "$NODE_DIR/bin/node" -e "require('tsx/package.json'); console.log('node_api include:', require('node-addon-api').include_dir)"
 }
 NODE_DIR=$(mktemp -d /tmp/olmo-gpu-node.XXXXXX)
-export BUNDLE NODE_DIR
+export BUNDLE NODE_DIR PY
 stage unpack 60 bash -c "$(declare -f unpack); unpack"
 export PATH=$NODE_DIR/bin:$PATH
 
