@@ -131,8 +131,9 @@ build() {
   [[ -z ${TORCH_CUDA_ARCH_LIST:-} ]] && command -v nvidia-smi > /dev/null && export TORCH_CUDA_ARCH_LIST=9.0
   echo "+ cmake ${args[*]}"
   cmake "${args[@]}"
-  echo "+ cmake --build build -j $JOBS"
-  cmake --build "$ROOT/build" -j "$JOBS"
+  echo "+ cmake --build build -j $JOBS -- -k 0"
+  # -k 0: every translation unit's errors in one log, not only the first one's
+  cmake --build "$ROOT/build" -j "$JOBS" -- -k 0
   ls -la "$ROOT/build/Release/olmo_native.node"
   if ldd "$ROOT/build/Release/olmo_native.node" | grep 'not found'; then echo "the addon's libraries are not all found (above)"; exit 1; fi
   grep -o 'OLMO_TORCH_CUDA=1\|OLMO_C10D_NCCL=[01]\|OLMO_C10D_GLOO=[01]' "$ROOT/build/build.ninja" | sort -u || true
