@@ -32,6 +32,10 @@ else
   rm -rf "$dest/stage"
 fi
 [[ -s $dest/node.tar.xz ]] || { echo "bundle: no node.tar.xz was written" >&2; exit 1; }
+# The packed binary must stand alone there: only glibc and the C++ runtime (a distribution's node
+# linked to libnode/libuv/libssl would not start on the GPU machine).
+extra=$(ldd "$(command -v node)" | awk '{print $1}' | grep -vE '^(linux-vdso|/lib64/ld-linux|lib(c|m|dl|pthread|rt|stdc\+\+|gcc_s)\.so)' || true)
+[[ -z $extra ]] || { echo "bundle: $(command -v node) needs libraries a GPU machine may lack: $extra; use an official nodejs.org build" >&2; exit 1; }
 
 # ---- packages: what the GPU run loads, with their dependencies (resolved from node_modules)
 # yaml/commander/fzstd: loaded by src/ (config, CLI, data); tsx + esbuild: run the .ts tests and
