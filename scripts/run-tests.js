@@ -2,6 +2,8 @@
 // Runs the test suite with Node's built-in test runner over the TypeScript sources (through tsx).
 //   npm test                       every test/**/*.test.ts
 //   npm test -- test/unit/data     only files under the given paths (or matching given files)
+// test/cuda/ needs a CUDA device: it runs only when named (node scripts/run-tests.js test/cuda) or
+// with OLMO_TS_TEST_CUDA=1 (a GPU machine: scripts/gpu/).
 //   npm test -- --exclude PATH     every file except those under PATH (repeatable)
 // test/cuda needs a GPU: it is walked only with OLMO_TS_TEST_CUDA=1 (scripts/gpu/run.sh sets it).
 'use strict';

@@ -32,7 +32,6 @@ export const UNSUPPORTED_KEYS: readonly UnsupportedKey[] = [
   { key: 'remote_save_folder', action: 'refuse', applies: set, reason: 'olmo-ts does not upload checkpoints yet; checkpoints stay in save_folder: copy them yourself and remove remote_save_folder' },
   { key: 'save_folder', action: 'refuse', applies: (_c, v) => typeof v === 'string' && isUrl(v), reason: 'olmo-ts writes runs to a local folder only (no cloud buckets yet): give a local path' },
   // -- devices and parallelism --
-  { key: 'model.init_device', action: 'refuse', applies: (_c, v) => typeof v === 'string' && /^cuda/.test(v), reason: 'olmo-ts trains on the CPU so far: set model.init_device: cpu (or null)' },
   { key: 'fsdp.use_orig_params', action: 'ignore', reason: 'olmo-ts always keeps the original parameter names and per-parameter views (use_orig_params: true)' },
   { key: 'compile', action: 'warn', applies: set, reason: 'olmo-ts runs the model eagerly (no torch.compile); the compile settings are ignored' },
   { key: 'python_profiling', action: 'warn', reason: 'olmo-ts has no profiler yet; nothing is profiled' },

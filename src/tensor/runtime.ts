@@ -33,6 +33,12 @@ export const cuda = {
   memoryStats: (device = 0) => native.cudaMemoryStats(device),
   resetPeakMemoryStats: (device = 0): void => native.cudaResetPeakStats(device),
   emptyCache: (): void => native.cudaEmptyCache(),
+  /** The device's free and total memory in bytes, as the driver reports them, and its name. */
+  memInfo: (device = 0): { free: number; total: number; name: string } => native.cudaMemInfo(device),
+  /** The device's name ("NVIDIA H100 80GB HBM3"). */
+  deviceName: (device = 0): string => native.cudaMemInfo(device).name,
+  /** Makes `device` this process's current CUDA device (one rank per device, before any CUDA work). */
+  setDevice: (device: number): void => native.cudaSetDevice(device),
 };
 
 /**
