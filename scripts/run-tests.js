@@ -5,7 +5,6 @@
 // test/cuda/ needs a CUDA device: it runs only when named (node scripts/run-tests.js test/cuda) or
 // with OLMO_TS_TEST_CUDA=1 (a GPU machine: scripts/gpu/).
 //   npm test -- --exclude PATH     every file except those under PATH (repeatable)
-// test/cuda needs a GPU: it is walked only with OLMO_TS_TEST_CUDA=1 (scripts/gpu/run.sh sets it).
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -16,7 +15,7 @@ const CUDA_DIR = path.join(root, 'test', 'cuda');
 function walk(dir, out) {
   for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
     const p = path.join(dir, e.name);
-    if (e.isDirectory()) { if (e.name !== 'fixtures' && (p !== CUDA_DIR || process.env.OLMO_TS_TEST_CUDA === '1')) walk(p, out); } else if (e.name.endsWith('.test.ts')) out.push(p);
+    if (e.isDirectory()) { if (e.name !== 'fixtures') walk(p, out); } else if (e.name.endsWith('.test.ts')) out.push(p);
   }
   return out;
 }
@@ -29,6 +28,8 @@ for (let i = 0; i < argv.length; i++) {
 }
 const under = (f, p) => f === p || f.startsWith(p + path.sep);
 let files = walk(path.join(root, 'test'), []).sort();
+const cudaNamed = process.env.OLMO_TS_TEST_CUDA === '1' || filters.some((p) => under(p, CUDA_DIR));
+if (!cudaNamed) files = files.filter((f) => !under(f, CUDA_DIR));
 if (filters.length) files = files.filter((f) => filters.some((p) => under(f, p)));
 if (excludes.length) {
   files = files.filter((f) => !excludes.some((p) => under(f, p)));

@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # The whole GPU check in one call, on a machine that has CUDA, CMake, ninja and PyTorch but no Node:
 # unpack the bundle (scripts/gpu/bundle.sh, sent along as .gpu-bundle/), build the addon against
-# that PyTorch's libtorch, run the CUDA tests, run the GPU training benchmark beside Python PyTorch.
-# Every stage is logged to OUTDIR and timed; a failing stage does not stop the next one;
-# OUTDIR/summary.md has each stage's exit status. The whole script ends within OLMO_GPU_BUDGET_S.
+# that PyTorch's libtorch, run the CUDA tests (op table, model parity and fused head against
+# PyTorch on the same GPU), the GPU training-step benchmark beside Python PyTorch
+# (bench/gpu.bench.ts), the trainer's CUDA tests (test/cuda/trainer.test.ts) and the real
+# Trainer's GPU benchmark (bench/gpu-train.bench.ts), in that order of priority. Every stage is
+# logged to OUTDIR/<stage>.log and timed; a failing stage does not stop the next one; a stage that
+# would overrun the budget is cut short or skipped; OUTDIR/summary.md has each stage's exit status,
+# the environment and the benchmark table. The whole script ends within OLMO_GPU_BUDGET_S.
+# OUTDIR gets at most 8 files.
 #
 #   bash scripts/gpu/run.sh OUTDIR                from the repo root, with .gpu-bundle/ beside
 #
 # Environment:
 #   OLMO_GPU_BUDGET_S   seconds for everything (default 410: under 7 minutes)
-#   OLMO_GPU_STAGES     which stages, comma-separated (default build,test,bench)
-#   OLMO_GPU_BUILD_S / OLMO_GPU_TEST_S   stage limits in seconds (default 270 / 150)
+#   OLMO_GPU_STAGES     which stages, comma-separated (default build,test,bench,test-trainer,bench-trainer)
+#   OLMO_GPU_BUILD_S / OLMO_GPU_TEST_S / OLMO_GPU_BENCH_S   stage limits in seconds (default 270 / 120 / 150)
 #   OLMO_GPU_BENCH      arguments for bench/gpu.bench.ts (default: its own; see --help there)
 #   OLMO_TS_PYTHON      the Python with torch (default: python3 on PATH)
 #   OLMO_GPU_DRY=1      rehearsal on a machine without a GPU (scripts/gpu/dry-run.sh): the same steps
@@ -27,7 +32,7 @@ cd "$(dirname "$0")/../.." || exit 2
 ROOT=$PWD
 BUNDLE=$ROOT/.gpu-bundle
 BUDGET=${OLMO_GPU_BUDGET_S:-410}
-STAGES=",${OLMO_GPU_STAGES:-build,test,bench},"
+STAGES=",${OLMO_GPU_STAGES:-build,test,bench,test-trainer,bench-trainer},"
 DRY=${OLMO_GPU_DRY:-0}
 T0=$SECONDS
 JOBS=$(nproc 2> /dev/null || echo 4)
@@ -142,18 +147,35 @@ build() {
 export ROOT PY JOBS
 if [[ $STAGES == *,build,* ]]; then stage build "${OLMO_GPU_BUILD_S:-270}" bash -c "$(declare -f build); build"; fi
 
-# ---------------------------------------------------------------- CUDA tests
+# test counts of the last stage's log into its note
+counts() {
+  local c
+  c=$(grep -aE '^ℹ (pass|fail|skipped) ' "$OUT/$1.log" 2> /dev/null | sed 's/^ℹ //' | tr '\n' ' ')
+  [[ -n $c ]] && S_NOTE[${#S_NOTE[@]} - 1]="${S_NOTE[${#S_NOTE[@]} - 1]} $c"
+  return 0
+}
+
+# ---------------------------------------------------------------- CUDA tests (numerics)
 if [[ $STAGES == *,test,* ]]; then
-  stage test-cuda "${OLMO_GPU_TEST_S:-150}" env OLMO_TS_TEST_CUDA=1 node scripts/run-tests.js test/cuda
-  counts=$(grep -aE '^ℹ (pass|fail|skipped) ' "$OUT/test-cuda.log" | sed 's/^ℹ //' | tr '\n' ' ')
-  [[ -n $counts ]] && S_NOTE[${#S_NOTE[@]} - 1]="${S_NOTE[${#S_NOTE[@]} - 1]} $counts"
+  stage test-cuda "${OLMO_GPU_TEST_S:-120}" env OLMO_TS_TEST_CUDA=1 node scripts/run-tests.js test/cuda --exclude test/cuda/trainer.test.ts
+  counts test-cuda
 fi
 
-# ---------------------------------------------------------------- GPU benchmark
+# ---------------------------------------------------------------- GPU training-step benchmark vs PyTorch
 if [[ $STAGES == *,bench,* ]]; then
-  blimit=$(($(left) - 15))
+  blimit=${OLMO_GPU_BENCH_S:-150}
+  ((blimit > $(left) - 10)) && blimit=$(($(left) - 10))
   # shellcheck disable=SC2086
   stage bench "$blimit" node --import tsx bench/gpu.bench.ts --out "$OUT" --budget-s $((blimit - 10)) ${OLMO_GPU_BENCH:-}
+fi
+
+# ---------------------------------------------------------------- the Trainer on CUDA: tests, then its benchmark
+if [[ $STAGES == *,test-trainer,* ]]; then
+  stage test-trainer "${OLMO_GPU_TEST_S:-120}" env OLMO_TS_TEST_CUDA=1 node scripts/run-tests.js test/cuda/trainer.test.ts
+  counts test-trainer
+fi
+if [[ $STAGES == *,bench-trainer,* ]]; then
+  stage bench-trainer $(($(left) - 8)) node --import tsx bench/gpu-train.bench.ts --out "$OUT/bench-trainer.md"
 fi
 
 # ---------------------------------------------------------------- summary
@@ -165,9 +187,13 @@ fi
   for i in "${!S_NAME[@]}"; do echo "| ${S_NAME[$i]} | ${S_RC[$i]} | ${S_SECS[$i]} | ${S_NOTE[$i]} |"; done
   echo
   echo "total: $((SECONDS - T0)) s of a ${BUDGET} s budget"
-  if [[ -f $OUT/bench.md ]]; then echo; cat "$OUT/bench.md"; fi
+  for f in bench.md bench-trainer.md; do if [[ -f $OUT/$f ]]; then echo; cat "$OUT/$f"; fi; done
+  echo
+  echo "## unpack"
+  echo
+  sed 's/^/    /' "$OUT/unpack.log" 2> /dev/null
 } > "$OUT/summary.md"
-rm -f "$OUT/env.md"
+rm -f "$OUT/env.md" "$OUT/bench.md" "$OUT/unpack.log"
 rm -rf "$NODE_DIR"
 echo
 cat "$OUT/summary.md"
