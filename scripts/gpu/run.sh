@@ -47,7 +47,7 @@ stage() {
   local name=$1 limit=$2
   shift 2
   local budget_left
-  budget_left=$(($(left) - 5))
+  budget_left=$(($(left) - 15))  # timeout -k 10 may take 10 s more
   ((limit > budget_left)) && limit=$budget_left
   if ((limit < 10)); then
     note "$name: skipped (the time budget of ${BUDGET}s is spent)"
