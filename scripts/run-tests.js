@@ -11,6 +11,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
+const CUDA_DIR = path.join(root, 'test', 'cuda');
 function walk(dir, out) {
   for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
     const p = path.join(dir, e.name);
@@ -27,6 +28,8 @@ for (let i = 0; i < argv.length; i++) {
 }
 const under = (f, p) => f === p || f.startsWith(p + path.sep);
 let files = walk(path.join(root, 'test'), []).sort();
+const cudaNamed = process.env.OLMO_TS_TEST_CUDA === '1' || filters.some((p) => under(p, CUDA_DIR));
+if (!cudaNamed) files = files.filter((f) => !under(f, CUDA_DIR));
 if (filters.length) files = files.filter((f) => filters.some((p) => under(f, p)));
 if (excludes.length) {
   files = files.filter((f) => !excludes.some((p) => under(f, p)));
