@@ -68,6 +68,8 @@ export class NonFiniteError extends Error {
 export interface TrainerOptions {
   /** The device to train on (default: model.init_device's choice, src/train/device.ts). */
   device?: Device;
+  /** Save a checkpoint at the end of fit() (default true, as OLMo); benchmarks turn it off. */
+  finalCheckpoint?: boolean;
   /** Intra-op threads for libtorch (default: every core). */
   numThreads?: number;
   /** Install SIGTERM/SIGINT/SIGHUP handlers that checkpoint and stop (default false; the CLI sets it). */
@@ -689,7 +691,7 @@ export class Trainer extends EventEmitter {
       if (stoppedBy === 'max_duration' && this.state.global_step < maxSteps(duration, this.progress())) stoppedBy = 'data_exhausted';
       if (this.saveInFlight) await this.saveInFlight;
       this.throwSaveError();
-      if (this.state.global_step > 0 && this.savedStep !== this.state.global_step) await this.saveCheckpoint();
+      if (this.o.finalCheckpoint !== false && this.state.global_step > 0 && this.savedStep !== this.state.global_step) await this.saveCheckpoint();
       if (this.fsdp && cfg.save_interval_unsharded && this.state.global_step > 0 && this.lastUnshardedStep !== this.state.global_step) await this.saveUnshardedCheckpoint();
       await this.checkpointer.flush();
       await this.unshardedCheckpointer?.flush();
