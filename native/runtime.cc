@@ -13,6 +13,9 @@
 
 #ifdef OLMO_TORCH_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAFunctions.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <cuda_runtime_api.h>
 #endif
 #include <torch/cuda.h>
 
@@ -264,6 +267,37 @@ Napi::Value cuda_reset_peak(Info info) {
   throw_js(info.Env(), kArgument, "this build of olmo-ts has no CUDA support");
 #endif
 }
+// cudaMemInfo(device) -> {free, total, name}: the device's memory as the driver reports it (cudaMemGetInfo).
+Napi::Value cuda_mem_info(Info info) {
+#ifdef OLMO_TORCH_CUDA
+  if (!torch::cuda::is_available()) throw_js(info.Env(), kArgument, "CUDA is not available");
+  const c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(arg_int(info, 0)));
+  size_t free_b = 0, total_b = 0;
+  const cudaError_t err = cudaMemGetInfo(&free_b, &total_b);
+  if (err != cudaSuccess) throw_js(info.Env(), kArgument, std::string("cudaMemGetInfo: ") + cudaGetErrorString(err));
+  cudaDeviceProp prop{};
+  const cudaError_t perr = cudaGetDeviceProperties(&prop, static_cast<int>(arg_int(info, 0)));
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("free", Napi::Number::New(info.Env(), static_cast<double>(free_b)));
+  o.Set("total", Napi::Number::New(info.Env(), static_cast<double>(total_b)));
+  o.Set("name", Napi::String::New(info.Env(), perr == cudaSuccess ? std::string(prop.name) : std::string("CUDA device")));
+  return o;
+#else
+  throw_js(info.Env(), kArgument, "this build of olmo-ts has no CUDA support");
+#endif
+}
+// cudaSetDevice(device): the device that un-indexed 'cuda' tensors and NCCL's streams use in this process.
+Napi::Value cuda_set_device(Info info) {
+#ifdef OLMO_TORCH_CUDA
+  if (!torch::cuda::is_available()) throw_js(info.Env(), kArgument, "CUDA is not available");
+  const auto dev = arg_int(info, 0);
+  if (dev < 0 || dev >= static_cast<int64_t>(torch::cuda::device_count())) throw_js(info.Env(), kArgument, "no CUDA device " + std::to_string(dev));
+  c10::cuda::set_device(static_cast<c10::DeviceIndex>(dev));
+  return info.Env().Undefined();
+#else
+  throw_js(info.Env(), kArgument, "this build of olmo-ts has no CUDA support");
+#endif
+}
 Napi::Value cuda_empty_cache(Info info) {
 #ifdef OLMO_TORCH_CUDA
   c10::cuda::CUDACachingAllocator::emptyCache();
@@ -320,6 +354,8 @@ void init_runtime(Napi::Env env, Napi::Object exports) {
   OLMO_EXPORT("cudaMemoryStats", cuda_memory_stats);
   OLMO_EXPORT("cudaResetPeakStats", cuda_reset_peak);
   OLMO_EXPORT("cudaEmptyCache", cuda_empty_cache);
+  OLMO_EXPORT("cudaMemInfo", cuda_mem_info);
+  OLMO_EXPORT("cudaSetDevice", cuda_set_device);
   OLMO_EXPORT("buildInfo", build_info);
 }
 

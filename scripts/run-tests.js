@@ -2,6 +2,8 @@
 // Runs the test suite with Node's built-in test runner over the TypeScript sources (through tsx).
 //   npm test                       every test/**/*.test.ts
 //   npm test -- test/unit/data     only files under the given paths (or matching given files)
+// test/cuda/ needs a CUDA device: it runs only when named (node scripts/run-tests.js test/cuda) or
+// with OLMO_TS_TEST_CUDA=1 (a GPU machine: scripts/gpu/).
 //   npm test -- --exclude PATH     every file except those under PATH (repeatable)
 'use strict';
 const { spawnSync } = require('node:child_process');
@@ -9,6 +11,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
+const CUDA_DIR = path.join(root, 'test', 'cuda');
 function walk(dir, out) {
   for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
     const p = path.join(dir, e.name);
@@ -25,6 +28,8 @@ for (let i = 0; i < argv.length; i++) {
 }
 const under = (f, p) => f === p || f.startsWith(p + path.sep);
 let files = walk(path.join(root, 'test'), []).sort();
+const cudaNamed = process.env.OLMO_TS_TEST_CUDA === '1' || filters.some((p) => under(p, CUDA_DIR));
+if (!cudaNamed) files = files.filter((f) => !under(f, CUDA_DIR));
 if (filters.length) files = files.filter((f) => filters.some((p) => under(f, p)));
 if (excludes.length) {
   files = files.filter((f) => !excludes.some((p) => under(f, p)));

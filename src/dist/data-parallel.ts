@@ -73,7 +73,7 @@ export class DataParallel {
   /** The mean of each value across ranks (OLMo reduces its loss metrics this way). // SYNC */
   async mean(values: number[]): Promise<number[]> {
     if (this.pg.size === 1) return values;
-    const t = tensor(Float64Array.from(values), { dtype: 'float64' });
+    const t = tensor(Float64Array.from(values), { dtype: 'float64', device: this.pg.device });
     try {
       await this.pg.allReduce(t, 'avg').wait();
       return Array.from(t.toArray() as Float64Array);
@@ -85,7 +85,7 @@ export class DataParallel {
   /** The largest value across ranks (to agree on a stop decision that any rank may take). // SYNC */
   async max(value: number): Promise<number> {
     if (this.pg.size === 1) return value;
-    const t = tensor(Float64Array.of(value), { dtype: 'float64' });
+    const t = tensor(Float64Array.of(value), { dtype: 'float64', device: this.pg.device });
     try {
       await this.pg.allReduce(t, 'max').wait();
       return (t.toArray() as Float64Array)[0]!;

@@ -176,7 +176,7 @@ export class Fsdp {
     const desc = units.map((u) => `${u.name}:${u.params.map((p) => `${p.name}[${p.tensor.shape}]`).join(',')}`).join(';');
     let h = 2166136261;
     for (let i = 0; i < desc.length; i++) h = Math.imul(h ^ desc.charCodeAt(i), 16777619) >>> 0;
-    const t = tensor(Float64Array.of(h, -h), { dtype: 'float64' });
+    const t = tensor(Float64Array.of(h, -h), { dtype: 'float64', device: world.device });
     try {
       await world.allReduce(t, 'max').wait();
       const [hi, lo] = t.toArray() as Float64Array;
@@ -284,7 +284,7 @@ export class Fsdp {
   /** Per-parameter squared gradient norms summed over the shard group (HYBRID: within a node). // SYNC */
   async reduceNormSquares(sq: Float64Array): Promise<Float64Array> {
     if (this.shardGroup.size === 1) return sq;
-    const t = tensor(sq, { dtype: 'float64' });
+    const t = tensor(sq, { dtype: 'float64', device: this.shardGroup.device });
     try {
       await this.shardGroup.allReduce(t, 'sum').wait();
       return Float64Array.from(t.toArray() as Float64Array);

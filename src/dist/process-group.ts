@@ -2,6 +2,7 @@
 // a shared file system), Gloo for CPU tensors and NCCL (RCCL on ROCm) for CUDA tensors, collectives
 // that return a Work to await, and sub-groups (one per node, one across nodes) for hybrid sharding.
 // A world of one process needs none of it: `ProcessGroup.single()` answers every collective locally.
+import type { Device } from '../tensor/dtype';
 import { native } from '../native';
 import { ArgumentError, DistributedTimeoutError } from '../native/errors';
 import type { Tensor } from '../tensor/tensor';
@@ -49,6 +50,8 @@ export interface InitOptions {
   timeoutMs?: number;
   /** Rendezvous through a file on a shared file system instead of a TCP store on MASTER_ADDR. */
   storeFile?: string;
+  /** NCCL: this rank's GPU (default cuda:LOCAL_RANK), where collectives' small tensors are made. */
+  device?: Device;
 }
 
 /** The timeout: the option, else OLMO_TS_DIST_TIMEOUT_S (seconds), else torch's 30 minutes. */
@@ -107,11 +110,13 @@ export class ProcessGroup {
     readonly name: string,
     readonly timeoutMs: number,
     private readonly gloo: { hostname?: string; ifname?: string },
+    /** Where tensors for this group's collectives live: the CPU (Gloo) or this rank's GPU (NCCL). */
+    readonly device: Device = 'cpu',
   ) {}
 
   /** A world of one: every collective is the identity (sum/avg/max/min of one value). */
-  static single(backend: Backend = 'gloo'): ProcessGroup {
-    return new ProcessGroup(null, null, 0, 1, backend, 'world', DEFAULT_TIMEOUT_MS, {});
+  static single(backend: Backend = 'gloo', device: Device = backend === 'nccl' ? 'cuda:0' : 'cpu'): ProcessGroup {
+    return new ProcessGroup(null, null, 0, 1, backend, 'world', DEFAULT_TIMEOUT_MS, {}, device);
   }
 
   /**
@@ -124,7 +129,8 @@ export class ProcessGroup {
     const backend = opts.backend ?? 'gloo';
     const timeoutMs = resolveTimeoutMs(opts.timeoutMs);
     if (backend === 'nccl' && !native.distHasNccl()) throw new ArgumentError('the NCCL backend needs an addon built against a CUDA libtorch with NCCL (this one is CPU-only); use gloo');
-    if (env.worldSize === 1) return ProcessGroup.single(backend);
+    const device: Device = backend === 'nccl' ? opts.device ?? `cuda:${env.localRank}` : 'cpu';
+    if (env.worldSize === 1) return ProcessGroup.single(backend, device);
     const gloo = process.env.GLOO_SOCKET_IFNAME ? { ifname: process.env.GLOO_SOCKET_IFNAME } : isLoopback(env.masterAddr) ? { hostname: '127.0.0.1' } : {};
     const store = opts.storeFile
       ? native.distFileStore(opts.storeFile, env.worldSize)
@@ -132,7 +138,7 @@ export class ProcessGroup {
     try {
       await checkIn(store, env, timeoutMs);
       const id = await native.distNewGroup(store, 'world', env.rank, env.worldSize, backend, timeoutMs, gloo);
-      return new ProcessGroup(id, store, env.rank, env.worldSize, backend, 'world', timeoutMs, gloo);
+      return new ProcessGroup(id, store, env.rank, env.worldSize, backend, 'world', timeoutMs, gloo, device);
     } catch (e) {
       native.distStoreClose(store);
       throw e;
@@ -151,11 +157,11 @@ export class ProcessGroup {
     const seq = this.subgroups++;
     const mine = ranks.indexOf(this.rank);
     if (mine < 0) return null;
-    if (this.id === null || ranks.length === 1) return new ProcessGroup(null, null, 0, 1, this.backend, name, this.timeoutMs, {});
+    if (this.id === null || ranks.length === 1) return new ProcessGroup(null, null, 0, 1, this.backend, name, this.timeoutMs, {}, this.device);
     // A fresh store prefix per group: a later group of the same name must not meet the rendezvous
     // keys an earlier (perhaps closed) one left in the store.
     const id = await native.distNewGroup(this.store!, `${this.name}/${seq}/${name}`, mine, ranks.length, this.backend, this.timeoutMs, this.gloo);
-    const g = new ProcessGroup(id, null, mine, ranks.length, this.backend, name, this.timeoutMs, this.gloo);
+    const g = new ProcessGroup(id, null, mine, ranks.length, this.backend, name, this.timeoutMs, this.gloo, this.device);
     this.children.push(g);
     return g;
   }

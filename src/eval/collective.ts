@@ -2,6 +2,7 @@
 // size, an all-reduce of float64 sums), the single-process identity, and OLMo's eval sampler
 // (torch's DistributedSampler: optional seeded shuffle, padding or dropping to a multiple of the
 // world size, then every world_size-th index from the rank's offset).
+import type { Device } from '../tensor/dtype';
 import { DataError } from '../data/errors';
 import { randperm, tensor } from '../tensor/creation';
 import { Generator } from '../tensor/random';
@@ -38,12 +39,14 @@ export interface SumAllReduceGroup {
   readonly size: number;
   /** 'gloo' reduces CPU tensors, 'nccl' CUDA tensors. */
   readonly backend?: string;
+  /** Where the group's tensors live (the CPU for Gloo, this rank's GPU for NCCL); default cpu. */
+  readonly device?: Device;
   allReduce(t: Tensor, op: 'sum'): { wait(): Promise<void> };
 }
 
 /**
  * An EvalCollective over a process group: one float64 all-reduce (SUM) per call, on the CPU for
- * Gloo and on the current CUDA device for NCCL. A group of one returns the array unchanged.
+ * Gloo and on this rank's GPU for NCCL. A group of one returns the array unchanged.
  */
 export function collectiveFromProcessGroup(pg: SumAllReduceGroup): EvalCollective {
   return {
@@ -51,7 +54,7 @@ export function collectiveFromProcessGroup(pg: SumAllReduceGroup): EvalCollectiv
     worldSize: pg.size,
     async allReduceSum(values: Float64Array): Promise<Float64Array> {
       if (pg.size === 1) return values;
-      const t = tensor(values, { dtype: 'float64', device: pg.backend === 'nccl' ? 'cuda' : 'cpu' });
+      const t = tensor(values, { dtype: 'float64', device: pg.device ?? 'cpu' });
       try {
         await pg.allReduce(t, 'sum').wait(); // SYNC
         return t.toFloat64Array();

@@ -224,6 +224,8 @@ export interface NativeBinding {
   cudaMemoryStats(device: number): { allocated: number; reserved: number; peakAllocated: number; peakReserved: number };
   cudaResetPeakStats(device: number): void;
   cudaEmptyCache(): void;
+  cudaMemInfo(device: number): { free: number; total: number; name: string };
+  cudaSetDevice(device: number): void;
   buildInfo(): { torchVersion: string; cudaBuild: boolean; parallel: string };
 }
 

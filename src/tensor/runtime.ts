@@ -1,6 +1,7 @@
 // Process-level runtime controls: intra-op threads, CUDA availability and memory, build info.
 import { CpuCacheStats, native } from '../native';
 import { ArgumentError } from '../native/errors';
+import { dtypeCode } from './dtype';
 
 /**
  * Sets the number of threads libtorch uses inside one op (torch.set_num_threads), and the size of
@@ -23,16 +24,33 @@ export function buildInfo(): { torchVersion: string; cudaBuild: boolean; paralle
   return native.buildInfo();
 }
 
+/**
+ * The caching allocator's statistics exist once CUDA is initialised (libtorch does that lazily, at
+ * the first CUDA tensor): before that they throw "Invalid device argument: did you call init?".
+ */
+const initialised = new Set<number>();
+function initDevice(device: number): void {
+  if (initialised.has(device) || !native.cudaIsAvailable()) return;
+  native.dispose(native.zeros([1], dtypeCode('float32'), device));
+  initialised.add(device);
+}
+
 /** CUDA queries (all safe to call on a CPU-only build: they report no devices). */
 export const cuda = {
   isAvailable: (): boolean => native.cudaIsAvailable(),
   deviceCount: (): number => native.cudaDeviceCount(),
   /** Waits for all kernels on the device. // SYNC */
   synchronize: (device = 0): void => native.cudaSynchronize(device),
-  /** Bytes allocated/reserved by the caching allocator, current and peak. */
-  memoryStats: (device = 0) => native.cudaMemoryStats(device),
-  resetPeakMemoryStats: (device = 0): void => native.cudaResetPeakStats(device),
+  /** Bytes allocated/reserved by the caching allocator, current and peak (zeros before any CUDA work). */
+  memoryStats: (device = 0) => { initDevice(device); return native.cudaMemoryStats(device); },
+  resetPeakMemoryStats: (device = 0): void => { initDevice(device); native.cudaResetPeakStats(device); },
   emptyCache: (): void => native.cudaEmptyCache(),
+  /** The device's free and total memory in bytes, as the driver reports them, and its name. */
+  memInfo: (device = 0): { free: number; total: number; name: string } => native.cudaMemInfo(device),
+  /** The device's name ("NVIDIA H100 80GB HBM3"). */
+  deviceName: (device = 0): string => native.cudaMemInfo(device).name,
+  /** Makes `device` this process's current CUDA device (one rank per device, before any CUDA work). */
+  setDevice: (device: number): void => native.cudaSetDevice(device),
 };
 
 /**

@@ -12,14 +12,29 @@ import { buildGlobalIndices, saveGlobalIndices } from '../data/global-indices';
 import type { MemMapDataset } from '../data/memmap-dataset';
 import { OLMo } from '../model/olmo';
 import type { NamedParameter } from '../nn/module';
+import type { Device } from '../tensor/dtype';
 import { AdamW } from '../optim/adamw';
 import { LionW } from '../optim/lion';
 import type { Optimizer } from '../optim/optimizer';
 import { buildParamGroups } from '../optim/param-groups';
 
 /** The model as OLMo builds it from `model:` (weights initialised from the current seed), with `activation_checkpointing`. */
-export function buildModel(cfg: TrainConfig): OLMo {
-  const model = new OLMo(cfg.model, { device: 'cpu' });
+export function buildModel(cfg: TrainConfig, device: Device = 'cpu'): OLMo {
+  let model: OLMo;
+  if (device === 'cpu') {
+    model = new OLMo(cfg.model, { device });
+  } else {
+    // Initialised on the CPU from the seed, then copied to the GPU: a run starts from the same
+    // weights whatever its device (the CPU's random stream, not the GPU's), at the cost of the
+    // fp32 model in host memory for a moment.
+    const host = new OLMo(cfg.model, { device: 'cpu' });
+    try {
+      model = new OLMo(cfg.model, { device, initParams: false });
+      model.loadStateDict(host.stateDict());
+    } finally {
+      host.dispose();
+    }
+  }
   model.setActivationCheckpointing(cfg.activation_checkpointing);
   return model;
 }

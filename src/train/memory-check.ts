@@ -5,6 +5,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { ConfigError } from '../config/errors';
 import type { TrainConfig } from '../config/train';
+import type { Device } from '../tensor/dtype';
+import { cuda } from '../tensor/runtime';
 import { MemoryPlan, formatBytes, planTrainMemory } from './memory-plan';
 
 /** Memory this process can use, and where the number comes from. */
@@ -55,6 +57,12 @@ export function availableMemory(): AvailableMemory {
     break;
   }
   return { bytes, source };
+}
+
+/** Free memory on a GPU (the driver's count: other processes' use is already taken off). */
+export function deviceMemory(device: Device): AvailableMemory {
+  const m = cuda.memInfo(device === 'cuda' ? 0 : Number(device.slice(5)));
+  return { bytes: m.free, source: `${device} ${m.name}: ${formatBytes(m.free)} free of ${formatBytes(m.total)}` };
 }
 
 /** The verdict of checking a plan against the memory available. */
@@ -130,11 +138,11 @@ export function memoryCheckModeFromEnv(fallback: MemoryCheckMode = 'refuse'): Me
  * available. Throws InsufficientMemoryError when it does not fit (mode 'refuse'), calls `warn` when
  * it is close or does not fit (mode 'warn'). Returns the plan and the verdict for the banner.
  */
-export function preflightMemoryCheck(cfg: TrainConfig, o: { mode?: MemoryCheckMode; warn: (message: string) => void; available?: AvailableMemory; ranks?: { worldSize: number; localWorldSize: number; fsdp?: boolean }; sharing?: number }): MemoryPreflight {
+export function preflightMemoryCheck(cfg: TrainConfig, o: { mode?: MemoryCheckMode; warn: (message: string) => void; available?: AvailableMemory; ranks?: { worldSize: number; localWorldSize: number; fsdp?: boolean }; sharing?: number; device?: Device }): MemoryPreflight {
   const mode = o.mode ?? memoryCheckModeFromEnv();
   const plan = planTrainMemory(cfg, {}, o.ranks);
   if (mode === 'off') return { plan, check: null, available: null };
-  const available = o.available ?? availableMemory();
+  const available = o.available ?? (o.device && o.device !== 'cpu' ? deviceMemory(o.device) : availableMemory());
   const check = checkMemory(plan, available, o.sharing ?? 1);
   if (check.verdict === 'refuse' && mode === 'refuse') throw new InsufficientMemoryError(check.message, plan, available);
   if (check.verdict !== 'ok') o.warn(check.message);

@@ -25,7 +25,9 @@ import { Scheduler, boltOnWarmup, buildScheduler, scheduleAt, schedulerPosition 
 import { noGrad } from '../tensor/autograd';
 import { scalar, tensor } from '../tensor/creation';
 import { getRngState, manualSeed, setRngState } from '../tensor/random';
-import { setNumThreads } from '../tensor/runtime';
+import { cuda, setNumThreads } from '../tensor/runtime';
+import type { Device } from '../tensor/dtype';
+import { deviceIndex, knownPeakFlops, trainingDevice } from './device';
 import { keep, tidy } from '../tensor/scope';
 import type { Tensor } from '../tensor/tensor';
 import { collectiveFromProcessGroup } from '../eval/collective';
@@ -64,6 +66,10 @@ export class NonFiniteError extends Error {
 
 /** Options of a Trainer beyond its TrainConfig. */
 export interface TrainerOptions {
+  /** The device to train on (default: model.init_device's choice, src/train/device.ts). */
+  device?: Device;
+  /** Save a checkpoint at the end of fit() (default true, as OLMo); benchmarks turn it off. */
+  finalCheckpoint?: boolean;
   /** Intra-op threads for libtorch (default: every core). */
   numThreads?: number;
   /** Install SIGTERM/SIGINT/SIGHUP handlers that checkpoint and stop (default false; the CLI sets it). */
@@ -176,14 +182,22 @@ export class Trainer extends EventEmitter {
   private indicesLog: DataIndicesLog | null = null;
   /** The start-up memory estimate and its check against the memory available (in the banner). */
   memory: MemoryPreflight | null = null;
+  /** Where this rank trains: 'cpu' or cuda:LOCAL_RANK (src/train/device.ts). */
+  readonly device: Device;
 
   constructor(cfg: TrainConfig, opts: TrainerOptions = {}) {
     super();
     this.cfg = cfg;
     this.o = opts;
     this.runDir = path.resolve(cfg.save_folder);
-    if (cfg.precision === 'amp_fp16') throw new ConfigError('precision', 'amp_fp16 needs CUDA (fp16 autocast); use amp_bf16 or fp32 on CPU');
     this.configWarnings = checkUnsupportedKeys(cfg);
+    // One rank per GPU (cuda:LOCAL_RANK) where there are GPUs, as OLMo; checked before anything is written.
+    this.device = opts.device ?? trainingDevice(cfg, readLaunchEnv().localRank);
+    if (cfg.precision === 'amp_fp16') {
+      throw new ConfigError('precision', this.device === 'cpu'
+        ? 'amp_fp16 needs CUDA (fp16 autocast); use amp_bf16 or fp32 on CPU'
+        : 'amp_fp16 needs a gradient scaler, which olmo-ts does not have yet; use amp_bf16 (what OLMo trains in)');
+    }
   }
 
   /** Whether this process writes the run's shared outputs (rank 0). */
@@ -214,7 +228,9 @@ export class Trainer extends EventEmitter {
   private async setup(): Promise<void> {
     const cfg = this.cfg;
     this.ownsPg = !this.o.processGroup;
-    this.pg = this.o.processGroup ?? (await ProcessGroup.init());
+    // Each rank claims its GPU before anything touches CUDA; NCCL between GPUs, Gloo between CPUs.
+    if (this.device !== 'cpu') cuda.setDevice(deviceIndex(this.device));
+    this.pg = this.o.processGroup ?? (await ProcessGroup.init({ backend: this.device === 'cpu' ? 'gloo' : 'nccl' }));
     deriveBatchSizes(cfg, this.pg.size); // the global batch must split evenly over the ranks
     setNumThreads(this.o.numThreads ?? defaultThreads());
     if (this.isMain) for (const w of this.configWarnings) this.notice(`warning: ${w}`);
@@ -244,10 +260,11 @@ export class Trainer extends EventEmitter {
         mode: this.o.memoryCheck ?? memoryCheckModeFromEnv(),
         warn: (m) => { if (this.isMain) this.notice(`warning: ${m}`); },
         ranks: { worldSize: this.pg.size, localWorldSize: this.pg.size > 1 ? env.localWorldSize : 1, fsdp: this.o.fsdp },
-        sharing: this.pg.size > 1 ? env.localWorldSize : 1,
+        sharing: this.pg.size > 1 && this.device === 'cpu' ? env.localWorldSize : 1,
+        device: this.device,
       });
       manualSeed(cfg.seed);
-      this.model = buildModel(cfg);
+      this.model = buildModel(cfg, this.device);
       // Every rank starts from rank 0's weights (as DDP does; the same seed makes them equal anyway).
       if (this.pg.size > 1) await this.pg.broadcast(this.model.parameters(), 0).wait();
       const sharding = shardingFor(cfg, this.pg.size, this.o.fsdp, this.isMain ? (m) => this.notice(`warning: ${m}`) : undefined);
@@ -317,7 +334,8 @@ export class Trainer extends EventEmitter {
     b.set('model', `${this.model.numParams().toLocaleString('en-US')} parameters, ${cfg.model.n_layers} layers, d_model ${cfg.model.d_model}, ${cfg.precision ?? 'fp32'}`);
     const threads = this.o.numThreads ?? defaultThreads();
     const parallel = this.fsdp ? `FSDP ${cfg.fsdp.sharding_strategy}, wrapping ${cfg.fsdp.wrapping_strategy ?? 'null'}` : 'data parallel';
-    b.set('device', `cpu, ${threads} thread${threads === 1 ? '' : 's'}${this.pg.size > 1 || this.fsdp ? `; rank ${this.pg.rank} of ${this.pg.size} (${parallel})` : ''}`);
+    const where = this.device === 'cpu' ? `cpu, ${threads} thread${threads === 1 ? '' : 's'}` : `${this.device} (${cuda.deviceName(deviceIndex(this.device))}), ${cfg.precision ?? 'fp32'}`;
+    b.set('device', `${where}${this.pg.size > 1 || this.fsdp ? `; rank ${this.pg.rank} of ${this.pg.size} (${parallel})` : ''}`);
     b.set('data', `${this.dataset.length.toLocaleString('en-US')} instances (${this.dataset.paths.length} file${this.dataset.paths.length === 1 ? '' : 's'}, ${this.dataset.dtype})`);
     const growing = this.batchSchedule.isConstant ? '' : `, growing to ${cfg.global_train_batch_size} with batch_size_warmup`;
     b.set('batch', `${B} x ${cfg.model.max_sequence_length} = ${tokens.toLocaleString('en-US')} tokens per step (micro-batch ${cfg.device_train_microbatch_size}${growing})`);
@@ -518,17 +536,18 @@ export class Trainer extends EventEmitter {
     this.fsdp?.zeroGrad();
     // The step's CE and Z sums stay tensors (no host sync per micro-batch) until the end.
     let local: { ce: number; z: number | null };
-    let ceSum: Tensor = keep(scalar(0));
-    let zSum: Tensor | null = cfg.softmax_auxiliary_loss ? keep(scalar(0)) : null;
+    const device = this.device;
+    let ceSum: Tensor = keep(scalar(0, { device }));
+    let zSum: Tensor | null = cfg.softmax_auxiliary_loss ? keep(scalar(0, { device })) : null;
     try {
       for (let r0 = 0; r0 < B; r0 += rowsPer) {
         const rows = Math.min(rowsPer, B - r0);
         tidy(() => {
-          const ids = tensor(batch.inputIds.subarray(r0 * T, (r0 + rows) * T), { shape: [rows, T], dtype: 'int64' }); // (b, T)
-          const attn = batch.attentionMask ? tensor(batch.attentionMask.subarray(r0 * T, (r0 + rows) * T), { shape: [rows, T] }) : null;
+          const ids = tensor(batch.inputIds.subarray(r0 * T, (r0 + rows) * T), { shape: [rows, T], dtype: 'int64', device }); // (b, T)
+          const attn = batch.attentionMask ? tensor(batch.attentionMask.subarray(r0 * T, (r0 + rows) * T), { shape: [rows, T], device }) : null;
           // OLMo's get_labels: input ids (shifted by nextTokenLoss), -100 where label_mask is false or attention is 0.
           let labels = ids;
-          if (batch.labelMask) labels = labels.maskedFill(tensor(batch.labelMask.subarray(r0 * T, (r0 + rows) * T), { shape: [rows, T], dtype: 'bool' }).logicalNot(), -100);
+          if (batch.labelMask) labels = labels.maskedFill(tensor(batch.labelMask.subarray(r0 * T, (r0 + rows) * T), { shape: [rows, T], dtype: 'bool', device }).logicalNot(), -100);
           if (attn) labels = labels.maskedFill(attn.eq(0), -100);
           const m = tidy(() => microBatchLoss(this.model, ids, labels, { attentionMask: attn, amp, fused: usesFusedLoss(cfg), zLoss: zSum !== null, divisor: microBatches }));
           this.dp.beforeBackward(r0 + rows >= B);
@@ -596,7 +615,7 @@ export class Trainer extends EventEmitter {
     deriveBatchSizes(cfg, 1); // validates the batch sizes
     const duration = parseDuration(cfg.max_duration);
     const epochs = maxEpochs(duration);
-    const speed = new SpeedMonitor({ windowSize: cfg.speed_monitor.window_size, flopsPerToken: this.model.flopsPerToken(), peakFlopsPerDevice: cfg.speed_monitor.gpu_flops_available ?? undefined });
+    const speed = new SpeedMonitor({ windowSize: cfg.speed_monitor.window_size, flopsPerToken: this.model.flopsPerToken(), peakFlopsPerDevice: cfg.speed_monitor.gpu_flops_available ?? (this.device === 'cpu' ? undefined : knownPeakFlops(cuda.deviceName(deviceIndex(this.device)), cfg.precision)) });
     const t0 = Date.now();
     this.firstStepOfRun = this.state.global_step;
     const losses: number[] = [];
@@ -672,7 +691,7 @@ export class Trainer extends EventEmitter {
       if (stoppedBy === 'max_duration' && this.state.global_step < maxSteps(duration, this.progress())) stoppedBy = 'data_exhausted';
       if (this.saveInFlight) await this.saveInFlight;
       this.throwSaveError();
-      if (this.state.global_step > 0 && this.savedStep !== this.state.global_step) await this.saveCheckpoint();
+      if (this.o.finalCheckpoint !== false && this.state.global_step > 0 && this.savedStep !== this.state.global_step) await this.saveCheckpoint();
       if (this.fsdp && cfg.save_interval_unsharded && this.state.global_step > 0 && this.lastUnshardedStep !== this.state.global_step) await this.saveUnshardedCheckpoint();
       await this.checkpointer.flush();
       await this.unshardedCheckpointer?.flush();

@@ -40,7 +40,10 @@ test('the FSDP engine: gradients, AdamW state and weights equal an unsharded mod
     const results = okResults(await runDistributed<Record<string, number>>(ENGINE, 'matchesReference', { worldSize: ws, env: nodes(perNode) }, { strategy, wrapping }));
     for (const r of results) {
       const what = `ws ${ws} ${strategy} ${wrapping}`;
-      assert.ok(r.loss! <= LOSS_TOL && r.grad! <= 2e-6 && r.param! <= 2e-6 && r.expAvgSq! <= 1e-7, `${what}: ${JSON.stringify(r)}`);
+      // Weights: AdamW divides by sqrt(v) per element, so a gradient's last-bit difference (another
+      // reduction order over 3-4 ranks) moves a weight by up to lr x its relative size: 2.02e-6 was
+      // seen at world size 3 on libtorch 2.6's AVX2 kernels; WEIGHT_TOL as the trainer tests.
+      assert.ok(r.loss! <= LOSS_TOL && r.grad! <= 2e-6 && r.param! <= WEIGHT_TOL && r.expAvgSq! <= 1e-7, `${what}: ${JSON.stringify(r)}`);
       assert.equal(r.parkedError, 1, `${what}: using a sharded-away parameter must name its FSDP unit`);
       assert.equal(r.fullBytesLive, 0, `${what}: every gathered parameter is freed after the step`);
     }

@@ -58,13 +58,16 @@ test('a second SIGTERM exits at once (128+15) without a checkpoint; a second SIG
     await sleep(150); // inside step 2
     p.child.kill(sig);
     await sleep(100);
-    const t2 = Date.now();
+    const logged = lastStep(sb.run);
     p.child.kill(sig);
     const r = await p.done;
     assertExit(r, code, `two ${sig}s`);
     assert.match(r.stderr, new RegExp(`second ${sig}, exiting now without a checkpoint`));
     assert.deepEqual(stepFolders(sb.run), [], 'no checkpoint was written');
-    assert.ok(Date.now() - t2 < 5000, `exited ${Date.now() - t2} ms after the second signal (one step is ~1 s)`);
+    // "At once": at the first turn of the event loop, at the latest when the step in flight ends
+    // (its native work cannot be interrupted), so at most that step is logged. Not a timed
+    // assertion: on a loaded machine a step can take several seconds.
+    assert.ok(lastStep(sb.run) <= logged + 1, `trained on to step ${lastStep(sb.run)} after the second signal at step ${logged}`);
   }
 });
 

@@ -54,7 +54,7 @@ const HONOURED: Record<string, string> = {
   'model.scale_logits': 'src/model/olmo.ts', 'model.vocab_size': 'src/model/generate.ts', 'model.embedding_size': 'src/config/model.ts',
   'model.weight_tying': 'src/model/olmo.ts', 'model.eos_token_id': 'src/train/trainer.ts', 'model.pad_token_id': 'src/train/trainer.ts',
   'model.init_fn': 'src/model/init.ts', 'model.init_std': 'src/model/init.ts',
-  'model.init_device': 'src/model/olmo.ts', // cuda refused
+  'model.init_device': 'src/train/device.ts',
   'model.init_cutoff_factor': 'src/model/init.ts',
 };
 
@@ -99,12 +99,12 @@ test('refused keys are ConfigErrors naming the key when set; warned keys give on
   assert.deepEqual(checkUnsupportedKeys(parseTrainConfig({})), [], 'an all-default config trains without a word');
   const refused: [Record<string, unknown>, string][] = [
     [{ wandb: { project: 'p' } }, 'wandb'], [{ remote_save_folder: 's3://b/r' }, 'remote_save_folder'], [{ save_folder: 's3://b/r' }, 'save_folder'],
-    [{ model: { init_device: 'cuda:0' } }, 'model.init_device'], [{ fast_forward_batches: 3 }, 'fast_forward_batches'], [{ early_stopping_factor: 2 }, 'early_stopping_factor'],
+    [{ fast_forward_batches: 3 }, 'fast_forward_batches'], [{ early_stopping_factor: 2 }, 'early_stopping_factor'],
   ];
   for (const [raw, key] of refused) {
     assert.throws(() => checkUnsupportedKeys(parseTrainConfig(raw)), (e: unknown) => e instanceof ConfigError && e.key === key && /olmo-ts/.test(e.message), key);
   }
-  for (const dev of ['cpu', 'meta', null]) assert.deepEqual(checkUnsupportedKeys(parseTrainConfig({ model: { init_device: dev } })), []);
+  for (const dev of ['cpu', 'meta', null, 'cuda', 'cuda:0']) assert.deepEqual(checkUnsupportedKeys(parseTrainConfig({ model: { init_device: dev } })), []);
   const w = checkUnsupportedKeys(parseTrainConfig({ evaluators: [{ label: 'x', data: { paths: ['a.npy'] } }], fsdp: { precision: 'mixed' }, compile: {}, activation_checkpointing: 'whole_layer', torch_profiling: true, data: { timeout: 5 } }));
   assert.deepEqual(w.map((m) => m.split(':')[0]), ['compile', 'torch_profiling', 'data.timeout']);
   // OLMo's own configs load (config show), and what training them would refuse or warn about is explicit.
