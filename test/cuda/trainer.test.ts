@@ -80,3 +80,40 @@ test('one rank per GPU: cuda:LOCAL_RANK, and a local rank beyond the node\'s GPU
   assert.equal(trainingDevice(cfg, n - 1), `cuda:${n - 1}`);
   assert.throws(() => trainingDevice(cfg, n), /start at most/);
 });
+
+test('an OLMo-1B checkpoint (files over 4 GiB) saves on the GPU and a restart resumes from it', async () => {
+  const fs = await import('node:fs');
+  const path = await import('node:path');
+  const { writeTokens } = await import('../helpers/train-process');
+  const official = loadTrainConfig(path.join(__dirname, '..', '..', 'configs', 'official', 'OLMo-1B.yaml'), []);
+  const sb = sandbox('cuda-1b');
+  const data = path.join(sb.dir, 'tok1b.npy');
+  writeTokens(data, 5 * 2 * 2048, official.model.vocab_size);
+  const raw = (steps: number) => parseTrainConfig({
+    seed: 6198, model: { ...official.model, init_device: 'cuda' }, precision: 'amp_bf16',
+    optimizer: { name: 'adamw', learning_rate: 4e-4, weight_decay: 0.1, betas: [0.9, 0.95] },
+    scheduler: { name: 'cosine_with_warmup', t_warmup: 10 }, max_grad_norm: 1.0,
+    global_train_batch_size: 2, device_train_microbatch_size: 2, max_duration: steps,
+    save_folder: sb.run, save_interval: 2, save_num_checkpoints_to_keep: 1, data: { paths: [data] },
+  });
+  const fit = async (steps: number) => {
+    const losses: number[] = [];
+    const t = new Trainer(raw(steps), { console: false });
+    t.on('step', (_s: number, m: Record<string, number>) => losses.push(m['train/CrossEntropyLoss']!));
+    let start = '';
+    t.on('banner', (b: { get(label: string): string | undefined }) => { start = b.get('start') ?? ''; });
+    try { await t.fit(); } finally { t.close(); }
+    return { losses, start };
+  };
+  const t0 = performance.now();
+  const first = await fit(2);
+  const saveMs = performance.now() - t0;
+  const files = ['model.safetensors', 'optim.safetensors'].map((f) => fs.statSync(path.join(sb.run, 'step2', f)).size);
+  console.log(`OLMo-1B checkpoint: model ${(files[0]! / 2 ** 30).toFixed(2)} GiB, optimizer ${(files[1]! / 2 ** 30).toFixed(2)} GiB; 2 steps + save ${(saveMs / 1000).toFixed(1)} s`);
+  assert.ok(files[0]! > 4 * 2 ** 30 && files[1]! > 8 * 2 ** 30, `file sizes ${files}`);
+  assert.equal(first.losses.length, 2);
+  const second = await fit(3);
+  assert.match(second.start, /resuming from .*step2 at step 2/);
+  assert.equal(second.losses.length, 1, 'the restart trains step 3 only');
+  assert.ok(Number.isFinite(second.losses[0]));
+});
