@@ -234,6 +234,8 @@ export function serializeSafetensorsChunks(tensors: Map<string, Tensor> | Record
   for (const [name, t] of list) {
     if (name === '__metadata__') throw new SafetensorsError(`'__metadata__' cannot be a tensor name`);
     const dtype = t.dtype;
+    const n = t.numel * elementSize(dtype);
+    if (n > MAX_BUFFER_BYTES) throw new SafetensorsError(`tensor '${name}' (${dtype} [${t.shape}]) has ${n} bytes, more than one Node buffer can hold (${MAX_BUFFER_BYTES} bytes); split it into smaller tensors`);
     const host = tidy(() => (t.device === 'cpu' ? t.contiguous() : t.to('cpu').contiguous()).toArray());
     const bytes = new Uint8Array(host.buffer, host.byteOffset, host.byteLength);
     header[name] = { dtype: FROM_DTYPE[dtype], shape: t.shape, data_offsets: [offset, offset + bytes.byteLength] };
