@@ -1,9 +1,9 @@
 // The file side of checkpoints, free of tensors so it can run in a worker thread: writing a
 // checkpoint folder atomically (temp folder, fsync, SHA-256 manifest written last, rename), the
 // `latest` link, keep-N / ephemeral pruning, stale-temp cleanup, and listing complete checkpoints.
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { FileChunks, describeChunks, writeChunksFile } from '../io/chunked-file';
 import { describeFsError, isErrnoError } from '../util/fs-errors';
 
 /** Bumped when the on-disk layout changes incompatibly. */
@@ -27,25 +27,21 @@ export interface Manifest {
   files: Record<string, { bytes: number; sha256: string }>;
 }
 
-/** The one write primitive, so tests can inject failures (disk full). Must write and fsync. */
-export interface WriteFs {
-  writeFile(file: string, data: Uint8Array): void;
-}
-/** Creates the file (never overwrites), writes all of it, fsyncs, closes. */
-export const realFs: WriteFs = {
-  writeFile(file, data) {
-    const fd = fs.openSync(file, 'wx');
-    try {
-      for (let off = 0; off < data.byteLength; ) off += fs.writeSync(fd, data, off, data.byteLength - off);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-  },
-};
+export type { FileChunks } from '../io/chunked-file';
 
-export function sha256Hex(data: Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
+/**
+ * The one write primitive, so tests can inject failures (disk full). Writes a file's chunks in
+ * order (they are never concatenated: a file may exceed one Node buffer's 4 GiB) and fsyncs.
+ */
+export interface WriteFs {
+  writeFile(file: string, chunks: FileChunks): void;
+}
+/** Creates the file (never overwrites), writes the chunks in pieces of at most ioChunkBytes(), fsyncs, closes. */
+export const realFs: WriteFs = { writeFile: writeChunksFile };
+
+/** A manifest entry (size, SHA-256 hashed chunk by chunk) for a file's chunks. */
+export function manifestEntry(chunks: FileChunks): { bytes: number; sha256: string } {
+  return describeChunks(chunks);
 }
 function fsyncDir(dir: string): void {
   const fd = fs.openSync(dir, 'r');
@@ -117,7 +113,7 @@ export class CheckpointFolder {
   }
 
   /** Writes step{N}/ from in-memory files; returns its path. Throws CheckpointError. */
-  write(step: number, files: Map<string, Uint8Array>, ephemeral: boolean): string {
+  write(step: number, files: Map<string, FileChunks>, ephemeral: boolean): string {
     const name = `step${step}${this.suffix}`;
     const final = this.writeAs(name, step, files);
     this.pointLatest(name);
@@ -129,7 +125,7 @@ export class CheckpointFolder {
    * Writes a checkpoint folder named `name` in this run folder atomically (temp folder, fsync,
    * manifest last, rename), without touching `latest` or pruning. Throws CheckpointError.
    */
-  writeAs(name: string, step: number, files: Map<string, Uint8Array>): string {
+  writeAs(name: string, step: number, files: Map<string, FileChunks>): string {
     const final = path.join(this.folder, name);
     const tmp = path.join(this.folder, `.${name}.tmp-${process.pid}`);
     fs.mkdirSync(this.folder, { recursive: true });
@@ -140,12 +136,12 @@ export class CheckpointFolder {
     fs.mkdirSync(tmp);
     try {
       const manifest: Manifest = { format: CHECKPOINT_FORMAT, step, created: new Date().toISOString(), files: {} };
-      for (const [file, data] of files) {
-        this.wfs.writeFile(path.join(tmp, file), data);
-        manifest.files[file] = { bytes: data.byteLength, sha256: sha256Hex(data) };
+      for (const [file, chunks] of files) {
+        this.wfs.writeFile(path.join(tmp, file), chunks);
+        manifest.files[file] = manifestEntry(chunks);
       }
       // The manifest is written last: a folder without one is never taken for a checkpoint.
-      this.wfs.writeFile(path.join(tmp, MANIFEST), Buffer.from(JSON.stringify(manifest, null, 1)));
+      this.wfs.writeFile(path.join(tmp, MANIFEST), [Buffer.from(JSON.stringify(manifest, null, 1))]);
       this.publish(tmp, final);
     } catch (e) {
       try {

@@ -1,7 +1,7 @@
 // The checkpoint writer thread: receives in-memory checkpoint files from the training thread and
 // writes them with CheckpointFolder, so file I/O never waits for the training loop's event loop.
 import { parentPort } from 'node:worker_threads';
-import { CheckpointFolder, FolderOptions } from './checkpoint-files';
+import { CheckpointFolder, FileChunks, FolderOptions } from './checkpoint-files';
 
 /** A request from the training thread. */
 export interface WriteRequest {
@@ -10,7 +10,8 @@ export interface WriteRequest {
   opts: FolderOptions;
   step: number;
   ephemeral: boolean;
-  files: [string, Uint8Array][];
+  /** Each file's chunks (header, tensors), written in order. */
+  files: [string, FileChunks][];
 }
 /** The reply: the checkpoint folder, or the error's name and message. */
 export type WriteReply = { seq: number; ok: true; dir: string } | { seq: number; ok: false; name: string; message: string };

@@ -6,12 +6,13 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Worker } from 'node:worker_threads';
-import { loadSafetensors, serializeSafetensors } from '../io/safetensors';
+import { hashFile } from '../io/chunked-file';
+import { readSafetensors, serializeSafetensorsChunks } from '../io/safetensors';
 import type { OptimizerState } from '../optim/optimizer';
 import type { Tensor } from '../tensor/tensor';
 import { startWorkerFile } from '../util/worker';
 import { getRngState } from '../tensor/random';
-import { CHECKPOINT_FORMAT, CheckpointError, CheckpointFolder, MANIFEST, Manifest, WriteFs, sha256Hex } from './checkpoint-files';
+import { CHECKPOINT_FORMAT, CheckpointError, CheckpointFolder, FileChunks, MANIFEST, Manifest, WriteFs } from './checkpoint-files';
 import { checkpointIdentity, validateManifest, validateOptimValues, validateTrainerState } from './checkpoint-meta';
 import type { WriteReply, WriteRequest } from './checkpoint-worker';
 import { findResumePoint } from './resume-point';
@@ -51,16 +52,19 @@ export interface LoadedCheckpoint {
   configYaml: string | null;
 }
 
-/** Serialises the payload to in-memory files (the only part that runs on the training thread). */
-export function serializeCheckpoint(p: CheckpointPayload): Map<string, Uint8Array> {
-  const files = new Map<string, Uint8Array>();
-  files.set('model.safetensors', serializeSafetensors(p.model, { format: 'olmo-ts' }));
+/**
+ * Serialises the payload to in-memory files, each a list of chunks (header, one per tensor) that
+ * is never concatenated (the only part that runs on the training thread).
+ */
+export function serializeCheckpoint(p: CheckpointPayload): Map<string, FileChunks> {
+  const files = new Map<string, FileChunks>();
+  files.set('model.safetensors', serializeSafetensorsChunks(p.model, { format: 'olmo-ts' }));
   const optimTensors = new Map<string, Tensor>();
   for (const [kind, byName] of Object.entries(p.optimizer.tensors)) for (const [name, t] of Object.entries(byName)) optimTensors.set(`${kind}/${name}`, t);
-  files.set('optim.safetensors', serializeSafetensors(optimTensors));
-  files.set('optim.json', Buffer.from(JSON.stringify(p.optimizer.values, null, 1)));
-  files.set('train.json', Buffer.from(JSON.stringify(p.trainer, null, 1)));
-  if (p.configYaml !== undefined) files.set('config.yaml', Buffer.from(p.configYaml));
+  files.set('optim.safetensors', serializeSafetensorsChunks(optimTensors));
+  files.set('optim.json', [Buffer.from(JSON.stringify(p.optimizer.values, null, 1))]);
+  files.set('train.json', [Buffer.from(JSON.stringify(p.trainer, null, 1))]);
+  if (p.configYaml !== undefined) files.set('config.yaml', [Buffer.from(p.configYaml)]);
   return files;
 }
 
@@ -127,7 +131,7 @@ export class Checkpointer {
     this.worker = null;
   }
 
-  private write(step: number, files: Map<string, Uint8Array>, ephemeral: boolean): Promise<string> {
+  private write(step: number, files: Map<string, FileChunks>, ephemeral: boolean): Promise<string> {
     if (this.local) {
       try {
         return Promise.resolve(this.local.write(step, files, ephemeral));
@@ -138,13 +142,16 @@ export class Checkpointer {
     const w = this.writer();
     const seq = ++this.seq;
     const list = [...files.entries()];
-    // Hand over buffers that own their whole ArrayBuffer (no copy); small pooled ones are copied.
-    const transfer = list.map(([, d]) => d).filter((d) => d.byteOffset === 0 && d.byteLength === d.buffer.byteLength && d.byteLength > 4096).map((d) => d.buffer as ArrayBuffer);
+    // Hand over chunks that own their whole ArrayBuffer (no copy); small pooled ones are copied.
+    const transfer = new Set<ArrayBuffer>();
+    for (const [, chunks] of list) {
+      for (const d of chunks) if (d.byteOffset === 0 && d.byteLength === d.buffer.byteLength && d.byteLength > 4096) transfer.add(d.buffer as ArrayBuffer);
+    }
     const req: WriteRequest = { seq, folder: this.folder, opts: this.opts, step, ephemeral, files: list };
     return new Promise<string>((resolve, reject) => {
       this.waiting.set(seq, { resolve, reject });
       w.ref(); // keep the process alive until the checkpoint is on disk
-      w.postMessage(req, transfer);
+      w.postMessage(req, [...transfer]);
     });
   }
 
@@ -182,7 +189,9 @@ export function resolveCheckpointPath(p: string): string {
 }
 
 /**
- * Reads and verifies a checkpoint folder: every file's size and SHA-256 must match its manifest.
+ * Reads and verifies a checkpoint folder: every file's size and SHA-256 (streamed from disk in
+ * pieces, never a whole-file read) must match its manifest before anything is parsed; tensors are
+ * then read at their offsets (readSafetensors).
  * `part` reads one rank's files of a sharded checkpoint (its "rank{r}/" subfolder) the same way.
  */
 export async function loadCheckpoint(dirIn: string, o: { part?: string } = {}): Promise<LoadedCheckpoint> {
@@ -197,26 +206,28 @@ export async function loadCheckpoint(dirIn: string, o: { part?: string } = {}): 
     throw new CheckpointError(`${dir} has checkpoint format ${(raw as Manifest).format}; this olmo-ts reads format ${CHECKPOINT_FORMAT}`);
   }
   const manifest: Manifest = validateManifest(raw, path.join(dir, MANIFEST));
-  const data = new Map<string, Buffer>();
+  const data = new Map<string, string>(); // verified file -> its full path
   const prefix = o.part ? `${o.part}/` : '';
   for (const [entry, want] of Object.entries(manifest.files)) {
     if (prefix ? !entry.startsWith(prefix) : entry.includes('/')) continue;
     const file = entry.slice(prefix.length);
     const full = path.join(dir, entry);
     if (!fs.existsSync(full)) throw new CheckpointError(`${full} is missing from the checkpoint`);
-    const buf = await fsp.readFile(full);
-    if (buf.byteLength !== want.bytes) {
-      throw new CheckpointError(`${full} is truncated or padded: ${buf.byteLength} bytes, the manifest says ${want.bytes}`);
-    }
-    if (sha256Hex(buf) !== want.sha256) throw new CheckpointError(`${full} is corrupted: its SHA-256 does not match the manifest`);
-    data.set(file, buf);
+    const size = fs.statSync(full).size;
+    if (size !== want.bytes) throw new CheckpointError(`${full} is truncated or padded: ${size} bytes, the manifest says ${want.bytes}`);
+    const got = await hashFile(full);
+    if (got.bytes !== want.bytes) throw new CheckpointError(`${full} is truncated or padded: ${got.bytes} bytes, the manifest says ${want.bytes}`);
+    if (got.sha256 !== want.sha256) throw new CheckpointError(`${full} is corrupted: its SHA-256 does not match the manifest`);
+    data.set(file, full);
   }
   for (const need of ['model.safetensors', 'optim.safetensors', 'optim.json', 'train.json']) {
     if (!data.has(need)) throw new CheckpointError(`${path.join(dir, o.part ?? '')} lacks ${need}`);
   }
+  const text = async (file: string): Promise<string> => fsp.readFile(data.get(file)!, 'utf8'); // small JSON/YAML files
+  const jsonText = new Map<string, string>([['train.json', await text('train.json')], ['optim.json', await text('optim.json')]]);
   const parseJson = (file: string): unknown => {
     try {
-      return JSON.parse(data.get(file)!.toString('utf8'));
+      return JSON.parse(jsonText.get(file)!);
     } catch (e) {
       throw new CheckpointError(`${path.join(dir, file)} is not valid JSON: ${(e as Error).message}`);
     }
@@ -226,10 +237,10 @@ export async function loadCheckpoint(dirIn: string, o: { part?: string } = {}): 
   const trainer = validateTrainerState(parseJson('train.json'), path.join(dir, 'train.json'), getRngState().byteLength) as TrainerState;
   const optimValues = validateOptimValues(parseJson('optim.json'), path.join(dir, 'optim.json'));
   checkpointIdentity(dir);
-  const model = loadSafetensors(data.get('model.safetensors')!, {}, path.join(dir, 'model.safetensors')).tensors;
+  const model = readSafetensors(data.get('model.safetensors')!).tensors;
   let optimTensors: Map<string, Tensor>;
   try {
-    optimTensors = loadSafetensors(data.get('optim.safetensors')!, {}, path.join(dir, 'optim.safetensors')).tensors;
+    optimTensors = readSafetensors(data.get('optim.safetensors')!).tensors;
   } catch (e) {
     for (const t of model.values()) t.dispose();
     throw e;
@@ -245,7 +256,7 @@ export async function loadCheckpoint(dirIn: string, o: { part?: string } = {}): 
     model,
     optimizer: { tensors, values: optimValues },
     trainer,
-    configYaml: data.has('config.yaml') ? data.get('config.yaml')!.toString('utf8') : null,
+    configYaml: data.has('config.yaml') ? await text('config.yaml') : null,
   };
 }
 

@@ -13,7 +13,7 @@ import { OLMo } from '../model/olmo';
 import { cat } from '../tensor/creation';
 import type { Device } from '../tensor/dtype';
 import type { Tensor } from '../tensor/tensor';
-import { CHECKPOINT_FORMAT, CheckpointError, CheckpointFolder, MANIFEST, Manifest, realFs, sha256Hex } from './checkpoint-files';
+import { CHECKPOINT_FORMAT, CheckpointError, CheckpointFolder, FileChunks, MANIFEST, Manifest, manifestEntry, realFs } from './checkpoint-files';
 import { CheckpointPayload, LoadedCheckpoint, disposeCheckpoint, loadCheckpoint, resolveCheckpointPath, serializeCheckpoint } from './checkpoint';
 
 export const SHARDED_METADATA = 'metadata.json';
@@ -71,11 +71,11 @@ export async function saveSharded(o: ShardedSave): Promise<string> {
   const sums: Manifest['files'] = {};
   try {
     fs.mkdirSync(path.join(tmp, `rank${r}`));
-    for (const [file, data] of files) {
-      realFs.writeFile(path.join(tmp, `rank${r}`, file), data);
-      sums[`rank${r}/${file}`] = { bytes: data.byteLength, sha256: sha256Hex(data) };
+    for (const [file, chunks] of files) {
+      realFs.writeFile(path.join(tmp, `rank${r}`, file), chunks);
+      sums[`rank${r}/${file}`] = manifestEntry(chunks);
     }
-    realFs.writeFile(path.join(tmp, `rank${r}.sums.json`), Buffer.from(JSON.stringify(sums)));
+    realFs.writeFile(path.join(tmp, `rank${r}.sums.json`), [Buffer.from(JSON.stringify(sums))]);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     throw new CheckpointError(`rank ${r}: saving its shard of step ${o.step} in ${tmp} failed: ${err.code === 'ENOSPC' ? 'the disk is full' : err.message}`);
@@ -90,13 +90,13 @@ export async function saveSharded(o: ShardedSave): Promise<string> {
       fs.rmSync(f);
     }
     // train.json at the top too (rank 0's, the same on every rank): what identifies the checkpoint.
-    const extra = new Map<string, Uint8Array>([[SHARDED_METADATA, Buffer.from(JSON.stringify(o.meta, null, 1))], ['train.json', files.get('train.json')!]]);
-    if (o.configYaml !== undefined) extra.set('config.yaml', Buffer.from(o.configYaml));
-    for (const [file, data] of extra) {
-      realFs.writeFile(path.join(tmp, file), data);
-      manifest.files[file] = { bytes: data.byteLength, sha256: sha256Hex(data) };
+    const extra = new Map<string, FileChunks>([[SHARDED_METADATA, [Buffer.from(JSON.stringify(o.meta, null, 1))]], ['train.json', files.get('train.json')!]]);
+    if (o.configYaml !== undefined) extra.set('config.yaml', [Buffer.from(o.configYaml)]);
+    for (const [file, chunks] of extra) {
+      realFs.writeFile(path.join(tmp, file), chunks);
+      manifest.files[file] = manifestEntry(chunks);
     }
-    realFs.writeFile(path.join(tmp, MANIFEST), Buffer.from(JSON.stringify(manifest, null, 1)));
+    realFs.writeFile(path.join(tmp, MANIFEST), [Buffer.from(JSON.stringify(manifest, null, 1))]);
     final = o.folder!.commit(tmp, o.step, o.ephemeral);
   }
   await o.pg.barrier();

@@ -76,10 +76,13 @@ test('disk full while saving: a specific error, the previous checkpoint intact, 
   await new Checkpointer(dir).save(1, p1);
   let written = 0;
   const fullDisk: WriteFs = {
-    writeFile(file, data) {
-      written += data.byteLength;
-      if (written > 100) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
-      fs.writeFileSync(file, data);
+    writeFile(file, chunks) {
+      fs.writeFileSync(file, '');
+      for (const c of chunks) {
+        written += c.byteLength;
+        if (written > 100) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+        fs.appendFileSync(file, c);
+      }
     },
   };
   const p2 = payload(2);
