@@ -310,6 +310,7 @@ async function main(): Promise<void> {
     md.push(`GPU: ${json.device ?? '?'}; olmo-ts addon on libtorch ${info.torchVersion}. No gradient clipping, metrics or data loading on either side: the model, loss and AdamW driven directly (the real Trainer: bench/gpu-train.bench.ts).`);
   } finally {
     py.close();
+    if (py.stderr.trim()) console.error(`gpu_ref.py said (last lines):\n${py.stderr.trim().split('\n').slice(-10).join('\n')}`);
     writeOut(json);
   }
   console.log('\n' + md.join('\n'));
