@@ -57,7 +57,7 @@ async function one(label: string, over: Record<string, unknown>, fsdp: boolean):
   const cfg = parseTrainConfig(raw);
   const tps: number[] = [], mfu: number[] = [];
   if (!dry) cuda.resetPeakMemoryStats(0);
-  const trainer = new Trainer(cfg, { console: false, fsdp });
+  const trainer = new Trainer(cfg, { console: false, fsdp, finalCheckpoint: false }); // nothing saved: the steps are timed
   trainer.on('step', (s: number, m: Record<string, number>) => {
     if (s > warmup) { tps.push(m['throughput/device/tokens_per_second']!); mfu.push(m['throughput/device/mfu_percent'] ?? NaN); }
   });

@@ -17,15 +17,18 @@
 #include <torch/csrc/distributed/c10d/FileStore.hpp>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+// ProcessGroup (and on 2.x c10d::Backend) for every build: a PyTorch wheel has no gloo headers, so
+// ProcessGroupGloo.hpp, which pulls them in on Debian's builds, cannot be the one to declare them.
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 #if OLMO_C10D_GLOO  // gloo headers found at build time (cmake/c10d.cmake); PyTorch wheels lack them
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #endif
-#define OLMO_COMPAT_DIST 1
-#include "compat.h"
 #if defined(OLMO_TORCH_CUDA) && defined(USE_C10D_NCCL)
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #define OLMO_HAVE_NCCL 1
 #endif
+#define OLMO_COMPAT_DIST 1
+#include "compat.h"
 
 
 namespace olmo {

@@ -273,6 +273,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   init_optim(env, exports);
   init_cpu_cache(env, exports);
   init_checkpoint(env, exports);
+  init_fused_head(env, exports);
   init_dist(env, exports);
   init_fsdp(env, exports);
   return exports;

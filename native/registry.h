@@ -121,6 +121,7 @@ void init_runtime(Napi::Env env, Napi::Object exports);
 void init_optim(Napi::Env env, Napi::Object exports);
 void init_cpu_cache(Napi::Env env, Napi::Object exports);
 void init_checkpoint(Napi::Env env, Napi::Object exports);
+void init_fused_head(Napi::Env env, Napi::Object exports);
 void init_dist(Napi::Env env, Napi::Object exports);
 void init_fsdp(Napi::Env env, Napi::Object exports);
 

@@ -17,6 +17,11 @@ precedence over load_path, which starts a fresh run. --no-resume starts fresh: a
 an earlier run is refused unless save_overwrite, which moves that run to <save_folder>.previous-<time>.
 OLMo keys olmo-ts does not honour are refused (wandb, remote_save_folder, ...) or warned about.
 
+Memory: OLMO_TS_CPU_CACHE_MB caps the idle memory of the caching CPU allocator (default 1/8 of RAM
+or the cgroup limit; 0 = off); OLMO_TS_CPU_CACHE_MIN_FREE_MB is the free memory below which it empties
+itself. The LM head and loss run fused (no float32 [tokens, vocab] logits); --fused_loss=false turns
+that off.
+
 Exit codes:
   0   finished (max_duration or stop_at reached)
   75  stopped early by SIGTERM/SIGINT/SIGHUP or time_limit, after saving a checkpoint: run again

@@ -103,6 +103,9 @@ export const trainSpec = section(
       default: false,
       doc: 'Add PaLM\'s auxiliary z-loss (1e-4 * logsumexp(logits)^2), which keeps the softmax normaliser close to 1.',
     }),
+    fused_loss: nullable(bool({
+      doc: 'Compute the LM head and the loss (cross-entropy and z-loss) as one fused, chunked operation that never holds the full float32 logits (olmo-ts\'s native fused head, the role flash_attn\'s fused loss has in later OLMo versions). null (default) = on; false = the plain head + loss; the losses and gradients agree within bf16/fp32 rounding.',
+    })),
     time_limit: nullable(float({
       default: 60 * 60 * 47.5,
       min: 0,

@@ -212,6 +212,14 @@ export class Fsdp {
         return first === last ? this.postForward(u, orig(...args)) : orig(...args);
       });
       if (first !== last) this.patch(last, (orig) => (...args: unknown[]) => this.postForward(u, orig(...args)));
+      // The fused LM head + loss (OLMo.fusedHeadLoss, inside the model's forward) uses ff_out's
+      // weight and bias without calling ff_out's forward: it brackets ff_out's unit the same way.
+      if (first === this.model.ffOut && first === last) {
+        this.patch(this.model, (orig) => (...args: unknown[]) => {
+          this.preForward(u);
+          return this.postForward(u, orig(...args));
+        }, 'fusedHeadLoss');
+      }
     }
     if (root) {
       this.patch(this.model, (orig) => (...args: unknown[]) => {
@@ -221,13 +229,14 @@ export class Fsdp {
     }
   }
 
-  private patch(m: Module, make: (orig: (...a: unknown[]) => unknown) => (...a: unknown[]) => unknown): void {
-    const target = m as unknown as { forward: (...a: unknown[]) => unknown };
-    const own = Object.prototype.hasOwnProperty.call(target, 'forward');
-    const prev = target.forward;
+  /** Replaces m[key] (a method; default forward) by make(the original), until close(). */
+  private patch(m: Module, make: (orig: (...a: unknown[]) => unknown) => (...a: unknown[]) => unknown, key = 'forward'): void {
+    const target = m as unknown as Record<string, (...a: unknown[]) => unknown>;
+    const own = Object.prototype.hasOwnProperty.call(target, key);
+    const prev = target[key]!;
     const orig = prev.bind(m);
-    target.forward = make(orig);
-    this.restore.push(() => { if (own) target.forward = prev; else delete (target as { forward?: unknown }).forward; });
+    target[key] = make(orig);
+    this.restore.push(() => { if (own) target[key] = prev; else delete target[key]; });
   }
 
   private preForward(u: LiveUnit): void {

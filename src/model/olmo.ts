@@ -6,7 +6,7 @@ import { arange } from '../tensor/creation';
 import { tidy } from '../tensor/scope';
 import { isGradEnabled, noGrad } from '../tensor/autograd';
 import { CheckpointTape } from '../tensor/checkpoint';
-import { crossEntropy, linear } from '../tensor/functional';
+import { HeadLossResult, crossEntropy, headLoss, linear } from '../tensor/functional';
 import { Device } from '../tensor/dtype';
 import { ArgumentError } from '../native/errors';
 import { ModelConfig, embeddingSize, parseModelConfig } from '../config/model';
@@ -48,6 +48,35 @@ export interface ForwardOptions {
   inputEmbeddings?: Tensor | null;
   /** Also return the input of every block (group) and the final normed hidden state. */
   outputHiddenStates?: boolean;
+}
+
+/**
+ * The LM head fused with the loss (forward()'s `headLoss` option): cross-entropy of every position
+ * against its target, and the z-loss, without the float32 logits (F.headLoss).
+ */
+export interface HeadLossRequest {
+  /** (B, T) int64: the target of each position (the next token), `ignoreIndex` where there is none. */
+  targets: Tensor;
+  /** Default -100. */
+  ignoreIndex?: number;
+  /** Weight of the mean cross-entropy in `loss` (default 1). */
+  ceWeight?: number;
+  /** Weight of the mean logsumexp² over every position, the z-loss (default 0). */
+  zWeight?: number;
+  /** Positions whose logits are computed at a time (default: headChunkRows). */
+  chunkRows?: number;
+}
+
+/** forward()'s result with `headLoss`: 0-dim float32 tensors (F.headLoss), no logits. */
+export interface OLMoLossOutput {
+  /** ceWeight·ce + zWeight·z: the one to back-propagate. */
+  loss: Tensor;
+  /** ceWeight · mean cross-entropy (detached). */
+  ce: Tensor;
+  /** zWeight · mean logsumexp² (detached; 0 when zWeight is 0). */
+  z: Tensor;
+  attnKeyValues: LayerPast[] | null;
+  hiddenStates: Tensor[] | null;
 }
 
 /** forward()'s result. */
@@ -171,15 +200,27 @@ export class OLMo extends Module {
   /**
    * Logits for token ids (B, T) int64. Call inside tidy() (intermediates are freed by the
    * caller's scope); the result is tidy-safe to return. Mirrors OLMo's Olmo.forward.
+   * With `headLoss`, the LM head is fused with the loss instead (training without float32 logits):
+   * the result has the loss, not the logits.
    */
-  forward(inputIds: Tensor | null, opts: ForwardOptions = {}): OLMoOutput {
+  forward(inputIds: Tensor | null, opts: ForwardOptions & { headLoss: HeadLossRequest }): OLMoLossOutput;
+  forward(inputIds: Tensor | null, opts?: ForwardOptions): OLMoOutput;
+  forward(inputIds: Tensor | null, opts: ForwardOptions & { headLoss?: HeadLossRequest | null } = {}): OLMoOutput | OLMoLossOutput {
     if (this.pendingTape) {
       throw new ArgumentError('the previous training forward used activation checkpointing and was not back-propagated: call model.backward(loss) instead of loss.backward() (or model.discardActivationCheckpoints())');
     }
+    if (opts.headLoss && opts.lastLogitsOnly) throw new ArgumentError('forward: headLoss and lastLogitsOnly cannot be combined (the loss needs every position)');
     const c = this.checkpointing;
     const tape = c && this.training && isGradEnabled() && !opts.useCache && !opts.pastKeyValues ? new CheckpointTape() : null;
     try {
-      const out = tidy(() => this.forwardImpl(inputIds, opts, tape));
+      const out = tidy(() => {
+        const t = this.trunk(inputIds, opts, tape);
+        if (opts.headLoss) {
+          const r = this.fusedHeadLoss(t.x, opts.headLoss);
+          return { loss: r.loss, ce: r.ce, z: r.z, attnKeyValues: t.presents, hiddenStates: t.hidden };
+        }
+        return { logits: this.headLogits(t.x), attnKeyValues: t.presents, hiddenStates: t.hidden };
+      });
       if (tape && tape.size > 0) this.pendingTape = tape;
       else tape?.dispose();
       return out;
@@ -189,7 +230,44 @@ export class OLMo extends Module {
     }
   }
 
-  private forwardImpl(inputIds: Tensor | null, opts: ForwardOptions, tape: CheckpointTape | null): OLMoOutput {
+  /** The LM head: logits = (x @ weight^T + bias) · scale (ff_out, or the tied wte; scale_logits). */
+  get lmHead(): { weight: Tensor; bias: Tensor | null; scale: number } {
+    const c = this.config;
+    return {
+      weight: this.ffOut ? this.ffOut.weight : this.wte.weight,
+      bias: this.ffOut?.bias ?? null,
+      scale: c.scale_logits ? 1 / Math.sqrt(c.d_model) : 1,
+    };
+  }
+
+  /**
+   * The LM head fused with the loss (F.headLoss) on the final normed hidden states x (B, T, C):
+   * every embedding_size row of the head, unsliced, as the logits would be. forward() calls it
+   * with `headLoss`; FSDP brackets it with ff_out's unit when ff_out is sharded on its own.
+   */
+  fusedHeadLoss(x: Tensor, r: HeadLossRequest): HeadLossResult {
+    const [B, T, C] = x.shape as [number, number, number];
+    if (r.targets.ndim !== 2 || r.targets.shape[0] !== B || r.targets.shape[1] !== T) {
+      throw new ArgumentError(`headLoss.targets must be (batch, seq) = (${B}, ${T}), got shape [${r.targets.shape}]`);
+    }
+    const h = this.lmHead;
+    return headLoss(x.reshape(-1, C), h.weight, h.bias, r.targets.reshape(-1), {
+      ignoreIndex: r.ignoreIndex, ceWeight: r.ceWeight, zWeight: r.zWeight, scale: h.scale, chunkRows: r.chunkRows,
+    });
+  }
+
+  /** x (B, T, C) -> logits (B, T, embedding_size), as OLMo: every embedding row, unsliced. */
+  private headLogits(x: Tensor): Tensor {
+    let logits = this.ffOut ? this.ffOut.forward(x) : linear(x, this.wte.weight); // (B, T, V)
+    if (this.config.scale_logits) logits = logits.mul(1 / Math.sqrt(this.config.d_model));
+    return logits;
+  }
+
+  /**
+   * Embeddings, blocks and the final norm: x (B, T, C) and what forward() returns besides logits;
+   * blocks the strategy checkpoints go on `tape`.
+   */
+  private trunk(inputIds: Tensor | null, opts: ForwardOptions, tape: CheckpointTape | null): { x: Tensor; presents: LayerPast[] | null; hidden: Tensor[] | null } {
     const c = this.config;
     const past = opts.pastKeyValues ?? null;
     if (past && past.length !== c.n_layers) throw new ArgumentError(`pastKeyValues has ${past.length} layers, the model ${c.n_layers}`);
@@ -229,9 +307,7 @@ export class OLMo extends Module {
     if (opts.lastLogitsOnly) x = x.select(1, -1).unsqueeze(1); // (B, 1, C)
     x = this.lnF.forward(x);
     if (hidden) hidden.push(x);
-    let logits = this.ffOut ? this.ffOut.forward(x) : linear(x, this.wte.weight); // (B, T, V)
-    if (c.scale_logits) logits = logits.mul(1 / Math.sqrt(c.d_model));
-    return { logits, attnKeyValues: presents, hiddenStates: hidden };
+    return { x, presents, hidden };
   }
 
   /** OLMo's merge of the padding mask, custom bias, causal mask and ALiBi into one float bias (or null). */

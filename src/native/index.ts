@@ -8,6 +8,32 @@ import { prepareNativeEnvironment } from './environment';
 /** Tensor ids are indexes into the addon's handle table; -1 means "none". */
 export type Id = number;
 
+/** What the caching CPU allocator (native/cpu_cache.cc) reports; bytes are of blocks >= 1 MB. */
+export interface CpuCacheStats {
+  /** Whether it is installed (OLMO_TS_CPU_CACHE_MB is not 0). */
+  enabled: boolean;
+  /** Most bytes it keeps idle for reuse. */
+  limitBytes: number;
+  /** Bytes held idle now (freed by tensors, not yet returned to the OS). */
+  cachedBytes: number;
+  /** Bytes of large blocks in use by tensors now. */
+  liveBytes: number;
+  /** Highest liveBytes since start or resetPeak(). */
+  peakLiveBytes: number;
+  /** Highest liveBytes + cachedBytes since start or resetPeak(): the most it made the process hold. */
+  peakTotalBytes: number;
+  hits: number;
+  misses: number;
+  /** Bytes given back to the OS: over the limit, under memory pressure, or trimmed. */
+  releasedBytes: number;
+  /** Times it emptied itself because the machine was short of memory. */
+  pressureTrims: number;
+  /** Available memory below which it empties itself before taking a new block. */
+  minFreeBytes: number;
+  /** The machine's memory (the cgroup limit when smaller): what the default limit derives from. */
+  machineBytes: number;
+}
+
 /** The raw addon surface. Argument conventions: dtype and device are integer codes
  *  (src/tensor/dtype.ts), optional tensors are -1, dims lists are number[]. */
 export interface NativeBinding {
@@ -102,6 +128,8 @@ export interface NativeBinding {
   rmsNorm(x: Id, w: Id, b: Id, eps: number): Id;
   embedding(weight: Id, ids: Id): Id;
   crossEntropy(logits: Id, target: Id, ignoreIndex: number, reduction: number, labelSmoothing: number): Id;
+  /** Fused LM head + loss (native/fused_head.cc): [loss, ce, z], 0-dim float32 each. */
+  headLoss(hidden: Id, weight: Id, bias: Id, targets: Id, ignoreIndex: number, ceWeight: number, zWeight: number, scale: number, chunkRows: number, cpuKernel: boolean): [Id, Id, Id];
   dropout(x: Id, p: number, train: boolean): Id;
   sdpa(q: Id, k: Id, v: Id, mask: Id, dropoutP: number, isCausal: boolean): Id;
   // autograd
@@ -147,8 +175,9 @@ export interface NativeBinding {
   ckptDepth(): number;
   // CPU caching allocator (native/cpu_cache.cc)
   blasNumThreads(): number;
-  cpuCacheStats(): { enabled: boolean; cachedBytes: number; hits: number; misses: number };
+  cpuCacheStats(): CpuCacheStats;
   cpuCacheTrim(): void;
+  cpuCacheResetPeak(): void;
   // c10d: stores, process groups, collectives (native/dist.cc). Collectives return work handles;
   // distWait settles once they are done (off the JS thread).
   distTcpStore(host: string, port: number, isServer: boolean, worldSize: number, timeoutMs: number): Promise<number>;

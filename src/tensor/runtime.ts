@@ -1,6 +1,7 @@
 // Process-level runtime controls: intra-op threads, CUDA availability and memory, build info.
-import { native } from '../native';
+import { CpuCacheStats, native } from '../native';
 import { ArgumentError } from '../native/errors';
+import { dtypeCode } from './dtype';
 
 /**
  * Sets the number of threads libtorch uses inside one op (torch.set_num_threads), and the size of
@@ -23,15 +24,26 @@ export function buildInfo(): { torchVersion: string; cudaBuild: boolean; paralle
   return native.buildInfo();
 }
 
+/**
+ * The caching allocator's statistics exist once CUDA is initialised (libtorch does that lazily, at
+ * the first CUDA tensor): before that they throw "Invalid device argument: did you call init?".
+ */
+const initialised = new Set<number>();
+function initDevice(device: number): void {
+  if (initialised.has(device) || !native.cudaIsAvailable()) return;
+  native.dispose(native.zeros([1], dtypeCode('float32'), device));
+  initialised.add(device);
+}
+
 /** CUDA queries (all safe to call on a CPU-only build: they report no devices). */
 export const cuda = {
   isAvailable: (): boolean => native.cudaIsAvailable(),
   deviceCount: (): number => native.cudaDeviceCount(),
   /** Waits for all kernels on the device. // SYNC */
   synchronize: (device = 0): void => native.cudaSynchronize(device),
-  /** Bytes allocated/reserved by the caching allocator, current and peak. */
-  memoryStats: (device = 0) => native.cudaMemoryStats(device),
-  resetPeakMemoryStats: (device = 0): void => native.cudaResetPeakStats(device),
+  /** Bytes allocated/reserved by the caching allocator, current and peak (zeros before any CUDA work). */
+  memoryStats: (device = 0) => { initDevice(device); return native.cudaMemoryStats(device); },
+  resetPeakMemoryStats: (device = 0): void => { initDevice(device); native.cudaResetPeakStats(device); },
   emptyCache: (): void => native.cudaEmptyCache(),
   /** The device's free and total memory in bytes, as the driver reports them, and its name. */
   memInfo: (device = 0): { free: number; total: number; name: string } => native.cudaMemInfo(device),
@@ -44,10 +56,14 @@ export const cuda = {
 /**
  * The caching allocator for large CPU blocks (native/cpu_cache.cc): freed blocks of 1 MB and more
  * are reused instead of returned to the OS, which saves the page faults of re-mapping activations
- * every step. OLMO_TS_CPU_CACHE_MB sets its limit (default 1/8 of RAM up to 8 GB, 0 disables).
+ * every step. OLMO_TS_CPU_CACHE_MB sets its limit on idle blocks (default 1/8 of the machine's memory
+ * or cgroup limit, 256 MB to 8 GB; 0 disables). When a new block is needed and
+ * less than 1/16 of that memory is available (OLMO_TS_CPU_CACHE_MIN_FREE_MB), it empties itself first.
  */
 export const cpuCache = {
-  stats: () => native.cpuCacheStats(),
+  stats: (): CpuCacheStats => native.cpuCacheStats(),
   /** Returns every cached block to the OS. */
   trim: (): void => native.cpuCacheTrim(),
+  /** Restarts the peak counters (peakLiveBytes, peakTotalBytes) from the current values. */
+  resetPeak: (): void => native.cpuCacheResetPeak(),
 };

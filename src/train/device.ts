@@ -1,8 +1,9 @@
 // Where a run trains: OLMo's choice of device. Each rank takes one GPU, cuda:LOCAL_RANK, when
 // CUDA is there (OLMo's get_default_device); otherwise the CPU. `model.init_device` decides:
 //   cpu            the CPU, even on a GPU machine
-//   cuda, cuda:N   a GPU (cuda:LOCAL_RANK: one rank per device, as torchrun/srun start them); an
-//                  error naming the key when this build or machine has no CUDA device
+//   cuda, cuda:N   a GPU (cuda:LOCAL_RANK: one rank per device, as torchrun/srun start them; cuda:0
+//                  where the scheduler made one GPU per task visible); an error naming the key
+//                  when this build or machine has no CUDA device
 //   meta, null     a GPU when there is one, else the CPU
 import type { TrainConfig } from '../config';
 import { ConfigError } from '../config/errors';
@@ -23,6 +24,10 @@ export function trainingDevice(cfg: TrainConfig, localRank: number): Device {
     throw new ConfigError('model.init_device', `got ${JSON.stringify(want)}; expected cpu, cuda, cuda:N, meta or null`);
   }
   if (devices === 0) return 'cpu';
+  // A scheduler that binds one GPU to each task (srun --gpus-per-task=1, --gpu-bind) leaves this
+  // rank its own device as the only visible one: cuda:0.
+  const bound = ['CUDA_VISIBLE_DEVICES', 'ROCR_VISIBLE_DEVICES', 'HIP_VISIBLE_DEVICES'].some((k) => (process.env[k] ?? '').split(',').filter(Boolean).length === 1);
+  if (devices === 1 && bound) return 'cuda:0';
   if (localRank >= devices) {
     throw new ConfigError('model.init_device', `local rank ${localRank} needs cuda:${localRank} but this node has ${devices} CUDA device${devices === 1 ? '' : 's'}: start at most ${devices} ranks per node (--nproc-per-node / --ntasks-per-node)`);
   }

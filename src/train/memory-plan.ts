@@ -5,6 +5,7 @@
 import { ModelConfig, effectiveNKvHeads, embeddingSize, layerNormHasBias, mlpHiddenSize } from '../config/model';
 import { ACTIVATION_CHECKPOINTING, ActivationCheckpointingStrategy, TrainConfig } from '../config/train';
 import { FINE_GRAINED_PARTS, shouldCheckpointBlock } from '../model/activation-checkpointing';
+import { headChunkRows } from '../tensor/functional';
 
 /** A strategy, or 'none' for no activation checkpointing. */
 export type CheckpointingChoice = ActivationCheckpointingStrategy | 'none';
@@ -34,6 +35,8 @@ export interface MemoryPlanInput {
   attentionKernel?: AttentionKernel;
   /** How the model is spread over the ranks (default: one process). */
   parallel?: ParallelPlan;
+  /** The LM head fused with the loss (fused_loss, on by default in training): no float32 logits. Default false. */
+  fusedHead?: boolean;
 }
 
 /**
@@ -272,11 +275,21 @@ export function planMemory(inp: MemoryPlanInput): MemoryPlan {
   const blockFineGrained = blk.input + blk.kept;
   const embedding = c.embedding_dropout > 0 ? N * d : 0;
   const lnF = c.layer_norm_type === 'rms' ? N * d * 4 : c.layer_norm_type === 'amd_compatible' ? 2 * N * d * 4 : 0;
-  // ln_f input, the head's input, float32 log-probabilities kept by cross-entropy.
-  const headSaved = N * d * 4 + lnF + N * d * sA + N * V * 4;
-  // Logits in their own dtype plus a float32 copy while the loss is formed; in backward the
-  // gradient of the log-probabilities and of the logits.
-  const headTransient = N * V * (sA + 4);
+  let headSaved: number, headTransient: number;
+  if (inp.fusedHead) {
+    // The fused head (native/fused_head.cc) keeps the ln_f input and its gradients of the hidden
+    // states (float32), the head weight and bias (their dtype, float32), computed in the forward.
+    headSaved = N * d * 4 + lnF + N * d * 4 + V * d * 4 + V * 4;
+    // While it runs: one chunk of logits in the matmul dtype, the head's input (and weight, under
+    // autocast) in that dtype, and under autocast a chunk's d weight before it is added up.
+    headTransient = headChunkRows(V, N) * V * sA + N * d * sA + (amp ? 2 * V * d * 2 : 0);
+  } else {
+    // ln_f input, the head's input, float32 log-probabilities kept by cross-entropy.
+    headSaved = N * d * 4 + lnF + N * d * sA + N * V * 4;
+    // Logits in their own dtype plus a float32 copy while the loss is formed; in backward the
+    // gradient of the log-probabilities and of the logits.
+    headTransient = N * V * (sA + 4);
+  }
   // A block's backward: gradients of a few hidden-sized activations at a time, plus (attention
   // that keeps its scores) a (T x T) gradient beyond the saved probabilities while its attention
   // runs backward.
@@ -340,7 +353,7 @@ export function planMemory(inp: MemoryPlanInput): MemoryPlan {
     input: {
       model: c, microBatchSize: rows, seqLen: T, precision: inp.precision ?? 'fp32', optimizer: inp.optimizer,
       activationCheckpointing: inp.activationCheckpointing, microBatches: inp.microBatches ?? 1, attentionKernel: kernel,
-      parallel: par,
+      parallel: par, fusedHead: inp.fusedHead ?? false,
     },
     numParams,
     perDevice,
@@ -378,6 +391,7 @@ export function planTrainMemory(cfg: TrainConfig, over: Partial<MemoryPlanInput>
     activationCheckpointing: cfg.activation_checkpointing,
     microBatches: Math.ceil(rowsTotal / rows),
     parallel,
+    fusedHead: cfg.fused_loss ?? true, // src/train/loss.ts usesFusedLoss
     ...over,
   });
 }
@@ -399,7 +413,7 @@ export function memoryPlanLines(plan: MemoryPlan): string[] {
     `parameters       ${formatBytes(p.params).padStart(10)}  (${(plan.numParams / 1e6).toFixed(plan.numParams < 1e7 ? 2 : 1)}M float32)`,
     `gradients        ${formatBytes(p.grads).padStart(10)}`,
     `optimizer state  ${formatBytes(p.optimizerState).padStart(10)}  (${i.optimizer === 'adamw' ? 'AdamW exp_avg + exp_avg_sq' : 'LionW exp_avg'})`,
-    `activations      ${formatBytes(p.activations).padStart(10)}  (peak; ${i.microBatchSize} × ${i.seqLen} tokens, activation_checkpointing: ${i.activationCheckpointing ?? 'null'})`,
+    `activations      ${formatBytes(p.activations).padStart(10)}  (peak; ${i.microBatchSize} × ${i.seqLen} tokens, activation_checkpointing: ${i.activationCheckpointing ?? 'null'}${i.fusedHead ? '' : ', fused_loss: false'})`,
   ];
   const par = i.parallel;
   if (plan.sharding) {

@@ -22,7 +22,7 @@ import type { FolderLock } from '../util/folder-lock';
 import type { OLMo } from '../model/olmo';
 import type { Optimizer } from '../optim/optimizer';
 import { Scheduler, boltOnWarmup, buildScheduler, scheduleAt, schedulerPosition } from '../optim/scheduler';
-import { autocast, noGrad } from '../tensor/autograd';
+import { noGrad } from '../tensor/autograd';
 import { scalar, tensor } from '../tensor/creation';
 import { getRngState, manualSeed, setRngState } from '../tensor/random';
 import { cuda, setNumThreads } from '../tensor/runtime';
@@ -33,7 +33,8 @@ import type { Tensor } from '../tensor/tensor';
 import { collectiveFromProcessGroup } from '../eval/collective';
 import { InLoopEvaluation } from '../eval/in-loop';
 import { CheckpointError, Checkpointer, TrainerState, disposeCheckpoint, loadCheckpoint } from './checkpoint';
-import { nextTokenLoss } from './loss';
+import { microBatchLoss, usesFusedLoss } from './loss';
+import { cpuCacheMetrics, headAndCacheBannerLines } from './head-and-cache';
 import { MemoryCheckMode, MemoryPreflight, memoryBannerEntries, memoryCheckModeFromEnv, preflightMemoryCheck } from './memory-check';
 import { shardedCheckpointingProblem } from '../model/activation-checkpointing';
 import { logsSystemMetrics, memoryMetrics } from './memory-stats';
@@ -67,6 +68,8 @@ export class NonFiniteError extends Error {
 export interface TrainerOptions {
   /** The device to train on (default: model.init_device's choice, src/train/device.ts). */
   device?: Device;
+  /** Save a checkpoint at the end of fit() (default true, as OLMo); benchmarks turn it off. */
+  finalCheckpoint?: boolean;
   /** Intra-op threads for libtorch (default: every core). */
   numThreads?: number;
   /** Install SIGTERM/SIGINT/SIGHUP handlers that checkpoint and stop (default false; the CLI sets it). */
@@ -341,6 +344,7 @@ export class Trainer extends EventEmitter {
     b.set('start', this.lastCheckpoint
       ? `resuming from ${this.lastCheckpoint} at step ${this.state.global_step}${plan.resumeKind === 'load_path' ? ' (load_path)' : ''}`
       : 'fresh (no checkpoint to resume)');
+    for (const [k, v] of headAndCacheBannerLines(cfg)) b.set(k, v);
     this.emit('banner', b);
     if (this.o.console !== false) this.notice(b.render());
   }
@@ -545,9 +549,7 @@ export class Trainer extends EventEmitter {
           let labels = ids;
           if (batch.labelMask) labels = labels.maskedFill(tensor(batch.labelMask.subarray(r0 * T, (r0 + rows) * T), { shape: [rows, T], dtype: 'bool', device }).logicalNot(), -100);
           if (attn) labels = labels.maskedFill(attn.eq(0), -100);
-          const forward = () => this.model.forward(ids, { attentionMask: attn }).logits; // (b, T, V)
-          // The inner tidy frees the logits before backward (only autograd's saved tensors stay).
-          const m = tidy(() => nextTokenLoss(amp ? autocast(forward, { device }) : forward(), labels, { zLoss: zSum !== null, divisor: microBatches }));
+          const m = tidy(() => microBatchLoss(this.model, ids, labels, { attentionMask: attn, amp, fused: usesFusedLoss(cfg), zLoss: zSum !== null, divisor: microBatches }));
           this.dp.beforeBackward(r0 + rows >= B);
           this.model.backward(m.loss, { sumTiedGradients: !this.fsdp }); // recomputes checkpointed activations, if any
           const ce = keep(ceSum.add(m.ce));
@@ -666,7 +668,7 @@ export class Trainer extends EventEmitter {
             } else {
               Object.assign(metrics, speed.check(), { 'throughput/total_tokens': this.state.global_train_tokens_seen, [METRIC.globalBatchSize]: B * W });
               if (this.skippedSteps) metrics['train/skipped_steps'] = this.skippedSteps;
-              if (logsSystemMetrics(this.state.global_step)) Object.assign(metrics, memoryMetrics(this.trainables().map((p) => p.tensor), this.optimizer, this.model.device));
+              if (logsSystemMetrics(this.state.global_step)) Object.assign(metrics, memoryMetrics(this.trainables().map((p) => p.tensor), this.optimizer, this.model.device), cpuCacheMetrics());
               losses.push(metrics['train/CrossEntropyLoss']!);
               this.sinks?.log(this.state.global_step, metrics);
               this.emit('step', this.state.global_step, metrics);
@@ -689,7 +691,7 @@ export class Trainer extends EventEmitter {
       if (stoppedBy === 'max_duration' && this.state.global_step < maxSteps(duration, this.progress())) stoppedBy = 'data_exhausted';
       if (this.saveInFlight) await this.saveInFlight;
       this.throwSaveError();
-      if (this.state.global_step > 0 && this.savedStep !== this.state.global_step) await this.saveCheckpoint();
+      if (this.o.finalCheckpoint !== false && this.state.global_step > 0 && this.savedStep !== this.state.global_step) await this.saveCheckpoint();
       if (this.fsdp && cfg.save_interval_unsharded && this.state.global_step > 0 && this.lastUnshardedStep !== this.state.global_step) await this.saveUnshardedCheckpoint();
       await this.checkpointer.flush();
       await this.unshardedCheckpointer?.flush();

@@ -1,5 +1,5 @@
 // FSDP in real processes (Gloo, CPU): the engine against an unsharded reference at world size 1-4;
-// the real Trainer over every sharding strategy x wrapping strategy (with clipping, z-loss, the
+// the real Trainer (fused LM head + loss, and once the plain head) over every sharding strategy x wrapping strategy (with clipping, z-loss, the
 // no-decay groups, micro-batches, AdamW and LionW spread over the grid) against one process on the
 // same global batches, for 20 steps; bf16 pure/mixed against a single sharded process; sharded
 // checkpoints that resume bitwise, load at another world size and unshard.
@@ -83,6 +83,9 @@ function assertGrid(results: Record<string, { loss: number; weight: number; maxW
 
 test('Trainer, world size 2: every strategy x wrapping equals one process over 20 steps (fp32)', async () => {
   const combos = gridCombos(STRATEGIES, WRAPPINGS);
+  // The grid trains with the fused LM head + loss (fused_loss's default; with *_and_size, ff_out is
+  // a unit of its own that OLMo.fusedHeadLoss gathers); one combination keeps the plain head.
+  combos.push({ name: 'FULL_SHARD/by_block_and_size/plain-head', overrides: ['--fsdp.sharding_strategy=FULL_SHARD', '--fsdp.wrapping_strategy=by_block_and_size', '--model.weight_tying=false', '--softmax_auxiliary_loss=true', '--fused_loss=false'] });
   // one rank per "node": HYBRID then shards within a rank and replicates across the two
   const [r0] = okResults(await runDistributed<Record<string, { loss: number; weight: number; maxWeight: number }>>(TRAIN, 'grid', { worldSize: 2, env: nodes(1), timeoutMs: 900_000 }, { config, dir, combos }));
   assertGrid(r0!, combos.length, LOSS_TOL, WEIGHT_TOL);

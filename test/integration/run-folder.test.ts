@@ -21,7 +21,15 @@ test('two runs on one save_folder: the second is refused naming the first; a kil
   const sb = sandbox('twice', 420);
   const a = startTrain(sb.config, ['--max_duration=200', '--save_interval=100']);
   await waitFor(() => fs.existsSync(path.join(sb.run, LOCK)) && readRecords(sb.run).length >= 1, 'the first run training');
-  const b = await train(sb.config, ['--max_duration=200', '--save_interval=100']);
+  // Paused (alive, holding the lock) while the second starts, so that it cannot finish its 200 steps
+  // first however fast it trains; it continues afterwards.
+  a.child.kill('SIGSTOP');
+  let b;
+  try {
+    b = await train(sb.config, ['--max_duration=200', '--save_interval=100']);
+  } finally {
+    a.child.kill('SIGCONT');
+  }
   assertExit(b, 1, 'second run on the same folder');
   assert.match(b.stderr, new RegExp(`olmo-ts: .*/run is in use by another process: olmo-ts train .*config\\.yaml .*\\(pid ${a.child.pid} on .*\\); training runs write a run folder one at a time per folder`));
   const ra = await a.done;

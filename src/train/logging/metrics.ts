@@ -27,6 +27,8 @@ export const METRIC = {
   dataLoadingPercent: 'throughput/device/data_loading_percent',
   /** Mean seconds per step spent waiting for the data loader (not in OLMo v0.2.5). */
   dataLoadingSeconds: 'throughput/device/data_loading_seconds',
+  /** Memory the caching CPU allocator holds idle for reuse, in MB (not in OLMo). */
+  cpuCacheMb: 'System/CPU Cache (MB)',
 } as const;
 
 /** `optim/learning_rate_group{i}`: the learning rate of optimizer parameter group `i`. */

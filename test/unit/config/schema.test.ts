@@ -69,9 +69,9 @@ test('every key of every section is in the schema with a description and its def
   };
   walk(trainSpec.fields!, schema, '');
   walk(evaluatorSpec.fields!, (schema.properties as any).evaluators.anyOf[0].items, 'evaluators.N.');
-  // 103 keys in TrainConfig and its sections + 18 in an evaluator (6 + its DataConfig's 12)
-  // + batch_size_warmup (an olmo-ts extension) and its 3 keys.
-  assert.equal(count, 125);
+  // 104 keys in TrainConfig and its sections (fused_loss included) + 18 in an evaluator (6 + its
+  // DataConfig's 12) + batch_size_warmup (an olmo-ts extension) and its 3 keys.
+  assert.equal(count, 126);
   const modelObj = objectOf((schema.properties as any).model);
   assert.deepEqual(Object.keys(modelObj.properties).sort(), [...MODEL_CONFIG_KEYS].sort());
 });
@@ -84,10 +84,11 @@ test('every OLMo v0.2.5 key of every config class is there, and nothing else but
     DataConfig: dataSpec.fields!, EvaluatorConfig: evaluatorSpec.fields!, TokenizerConfig: tokenizerSpec.fields!,
     WandbConfig: wandbSpec.fields!, SpeedMonitorConfig: speedMonitorSpec.fields!, CompilerConfig: compilerSpec.fields!, FSDPConfig: fsdpSpec.fields!,
   };
-  // Later OLMo keys olmo-ts accepts, whose defaults keep v0.2.5's behaviour (hybrid_sharding_num_model_replicas: null = one replica per node),
+  // Later OLMo keys olmo-ts accepts, whose defaults keep v0.2.5's behaviour (hybrid_sharding_num_model_replicas: null = one replica per node;
+  // fused_loss: the same losses and gradients within rounding, from olmo-ts's fused LM head, see src/train/loss.ts),
   // olmo-ts's evaluator metric_type (default null: OLMo's metric for the task) and olmo-ts extensions
   // (documented as such in the schema, null by default).
-  const additions: Record<string, string[]> = { SchedulerConfig: ['warmup_min_lr'], DataConfig: ['memmap_dtype'], EvaluatorConfig: ['metric_type'], FSDPConfig: ['hybrid_sharding_num_model_replicas'], TrainConfig: ['batch_size_warmup'] };
+  const additions: Record<string, string[]> = { SchedulerConfig: ['warmup_min_lr'], DataConfig: ['memmap_dtype'], EvaluatorConfig: ['metric_type'], FSDPConfig: ['hybrid_sharding_num_model_replicas'], TrainConfig: ['batch_size_warmup', 'fused_loss'] };
   for (const [cls, keys] of Object.entries(olmo)) {
     if (cls === 'ModelConfig') continue; // src/config/model.ts
     assert.deepEqual(Object.keys(sections[cls]!).sort(), [...keys, ...(additions[cls] ?? [])].sort(), cls);

@@ -36,7 +36,7 @@ const HONOURED: Record<string, string> = {
   reset_trainer_state: 'src/train/trainer.ts', max_duration: 'src/train/trainer.ts', global_train_batch_size: 'src/train/trainer.ts',
   device_train_microbatch_size: 'src/train/trainer.ts', max_grad_norm: 'src/train/build.ts', max_grad_norm_ratio: 'src/train/build.ts',
   precision: 'src/train/trainer.ts', 'speed_monitor.window_size': 'src/train/trainer.ts', 'speed_monitor.gpu_flops_available': 'src/train/trainer.ts',
-  console_log_interval: 'src/train/trainer.ts', softmax_auxiliary_loss: 'src/train/trainer.ts', time_limit: 'src/train/trainer.ts',
+  console_log_interval: 'src/train/trainer.ts', softmax_auxiliary_loss: 'src/train/trainer.ts', fused_loss: 'src/train/loss.ts', time_limit: 'src/train/trainer.ts',
   stop_at: 'src/train/trainer.ts', save_data_indices: 'src/train/trainer.ts', activation_checkpointing: 'src/train/build.ts',
   evaluators: 'src/eval/build.ts', eval_interval: 'src/eval/in-loop.ts', device_eval_batch_size: 'src/eval/build.ts', eval_subset_num_batches: 'src/eval/build.ts', eval_on_load: 'src/train/trainer.ts',
   'batch_size_warmup.start': 'src/config/batch-size-warmup.ts', 'batch_size_warmup.doubling_interval': 'src/config/batch-size-warmup.ts',

@@ -57,6 +57,15 @@ test('the breakdown adds up; strategies order as their recomputation implies', (
   // Flash-style attention keeps no (T x T) scores: much less, and whole_layer still saves most of it.
   const fused = planMemory({ model: c, microBatchSize: 2, precision: 'fp32', optimizer: 'adamw', activationCheckpointing: null, attentionKernel: 'fused' });
   assert.ok(fused.activationsByStrategy.none < a.none / 2 && fused.activationsByStrategy.whole_layer < fused.activationsByStrategy.none / 2);
+  // The fused LM head + loss keeps no (tokens x vocab) float32 log-probabilities and forms no float32 logits.
+  const big = small({ n_layers: 2, vocab_size: 50257, embedding_size: 50304 });
+  const plain = planMemory({ model: big, microBatchSize: 4, precision: 'amp_bf16', optimizer: 'adamw', activationCheckpointing: null, attentionKernel: 'fused' });
+  const head = planMemory({ ...plain.input, fusedHead: true });
+  const logitsF32 = 4 * 256 * 50304 * 4;
+  assert.ok(plain.detail.headSaved >= logitsF32 && head.detail.headSaved < logitsF32 / 4, `head keeps ${head.detail.headSaved} B fused, ${plain.detail.headSaved} B plain`);
+  assert.ok(head.detail.headTransient < plain.detail.headTransient / 2);
+  assert.equal(planTrainMemory(parseTrainConfig({ model: big, global_train_batch_size: 4, device_train_microbatch_size: 4 })).input.fusedHead, true, 'training plans the fused head by default');
+  assert.equal(planTrainMemory(parseTrainConfig({ model: big, global_train_batch_size: 4, device_train_microbatch_size: 4, fused_loss: false })).input.fusedHead, false);
 });
 
 test('the start-up check refuses, warns or passes against what is available, naming the numbers', () => {
