@@ -42,12 +42,12 @@ export const UNSUPPORTED_KEYS: readonly UnsupportedKey[] = [
   { key: 'fast_forward_batches', action: 'refuse', applies: set, reason: 'olmo-ts cannot skip batches on restart yet; remove it (or restart on other data with restore_dataloader: false)' },
   { key: 'early_stopping_factor', action: 'refuse', applies: set, reason: 'olmo-ts does not stop runs on a loss spike yet; remove it' },
   { key: 'data.timeout', action: 'warn', reason: 'olmo-ts waits for batches without a timeout' },
-  { key: 'data.pin_memory', action: 'ignore', reason: 'training runs on the CPU; there is nothing to pin for' },
+  { key: 'data.pin_memory', action: 'ignore', reason: 'batches are copied to the GPU from ordinary host memory (a step is far longer than its copy)' },
   { key: 'data.persistent_workers', action: 'ignore', reason: 'loader worker threads live for the whole run anyway' },
   { key: 'tokenizer.truncate_direction', action: 'ignore', reason: 'training reads tokenized files; it matters only when tokenizing evaluation text' },
   { key: 'optimizer.metrics_log_interval', action: 'ignore', reason: 'olmo-ts logs the total gradient norm and clipping rate every step and no per-parameter metrics' },
-  // -- checkpoints: olmo-ts writes one (unsharded) format --
-  { key: 'force_save_unsharded', action: 'warn', reason: 'olmo-ts checkpoints are always unsharded: there is nothing to convert, and no checkpoint is written before training' },
+  // -- checkpoints: one regular format, and a sharded one for FSDP runs --
+  { key: 'force_save_unsharded', action: 'warn', reason: 'olmo-ts does not convert a checkpoint at start-up and then exit; run `olmo-ts unshard` on a sharded checkpoint instead' },
   { key: 'sharded_checkpointer', action: 'ignore', reason: "a sharded (FSDP) run writes olmo-ts's own sharded format, like OLMo's 'local' one (`olmo-ts unshard` makes a regular checkpoint of it); PyTorch's formats are not written" },
   { key: 'load_path_sharded_checkpointer', action: 'ignore', reason: 'the format of a checkpoint to load is read from the checkpoint itself' },
   { key: 'new_style_checkpoints', action: 'ignore', reason: 'deprecated in OLMo; olmo-ts has one checkpoint format' },
