@@ -77,15 +77,25 @@ const gib = (b: number) => (b / 2 ** 30).toFixed(1);
 class PySide {
   private readonly child: ChildProcess;
   private readonly lines: AsyncIterableIterator<string>;
+  private readonly dead: Promise<never>;
   stderr = '';
   constructor(python: string) {
     this.child = spawn(python, [path.join(ROOT, 'bench', 'gpu_ref.py'), DEV], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, PYTHONUNBUFFERED: '1' } });
     this.child.stderr!.on('data', (d) => { this.stderr = (this.stderr + d).slice(-4000); });
+    // A Python that cannot start, or dies: calls then fail with its last words instead of waiting
+    // forever (the pipe of a process that never started does not end) or crashing the driver.
+    this.dead = new Promise((_, reject) => {
+      const fail = (why: string) => reject(new Error(`gpu_ref.py ${why}: ${this.stderr.trim().split('\n').slice(-5).join(' | ')}`));
+      this.child.on('error', (e) => { this.stderr += `\n${e.message}`; fail('could not run'); });
+      this.child.on('exit', (code, sig) => fail(`exited (${code ?? sig})`));
+    });
+    this.dead.catch(() => undefined);
+    this.child.stdin!.on('error', () => undefined);
     this.lines = readline.createInterface({ input: this.child.stdout! })[Symbol.asyncIterator]();
   }
   async call(msg: Record<string, unknown>): Promise<Record<string, any>> {
     this.child.stdin!.write(JSON.stringify(msg) + '\n');
-    const r = await this.lines.next();
+    const r = await Promise.race([this.lines.next(), this.dead]);
     if (r.done) throw new Error(`gpu_ref.py exited (${this.child.exitCode ?? this.child.signalCode}): ${this.stderr.trim().split('\n').slice(-5).join(' | ')}`);
     const o = JSON.parse(r.value);
     if (o.error) throw new Error(`gpu_ref.py: ${o.error}`);
@@ -199,9 +209,15 @@ async function main(): Promise<void> {
   const py = new PySide(python);
   const json: Record<string, unknown> = { date: new Date().toISOString(), torchAddon: info.torchVersion, shapes: {} };
   try {
-    const pyCeil = await py.call({ cmd: 'ceiling' });
-    const tsCeil = tsCeiling();
-    const ceil = Math.max(pyCeil.tflops, tsCeil);
+    const pyCeil = await py.call({ cmd: 'ceiling' }).catch((e) => { console.error(`PyTorch matmul ceiling: ${e}`); return { tflops: NaN }; });
+    let tsCeil = NaN;
+    try {
+      tsCeil = tsCeiling();
+    } catch (e) {
+      console.error(`olmo-ts matmul ceiling: ${e}`);
+    }
+    const finite = [pyCeil.tflops, tsCeil].filter(Number.isFinite);
+    const ceil = finite.length ? Math.max(...finite) : NaN;
     json.ceilingTflops = { pytorch: pyCeil.tflops, olmoTs: tsCeil };
     md.push(`bf16 ${DEV === 'cuda' ? 8192 : 256}³ matmul measured in this run: ${tsCeil.toFixed(0)} TFLOP/s through olmo-ts, ${pyCeil.tflops.toFixed(0)} through PyTorch; datasheet dense bf16 ${DATASHEET_BF16_TFLOPS}.`);
     md.push('MFU counts 6·N + 12·L·d·s FLOPs per token (N: every matmul weight, the LM head included; causal attention counted in full, as PaLM).');
@@ -215,51 +231,86 @@ async function main(): Promise<void> {
       if (!shape) throw new Error(`unknown shape '${key}' (known: ${Object.keys(SHAPES).join(', ')})`);
       if (left() < 30) { md.push(`| ${shape.name} | (skipped: time budget spent) | | | | | | | |`); continue; }
       const tokens = shape.batch * shape.seq;
-      const pyInit = await py.call({ cmd: 'init', model: shape.model, batch: shape.batch, seq: shape.seq, ...OPT, compile, seed: 0 });
+      // A side that fails (an op missing on CUDA, out of memory, a Python error) is reported in the
+      // table with its error and left out of later rounds; the other sides go on.
+      const errMsg = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n')[0]!.slice(0, 160);
+      const pyInit = await py.call({ cmd: 'init', model: shape.model, batch: shape.batch, seq: shape.seq, ...OPT, compile, seed: 0 }).catch((e) => ({ error: errMsg(e) }) as Record<string, any>);
       const tsT = performance.now();
-      const ts = new TsSide(shape);
-      const c = ts.model.config;
-      const tsParams = ts.model.numParams();
-      const matmulParams = ts.model.numParams(false) + c.d_model * (c.embedding_size ?? c.vocab_size);
-      const flopsPerToken = 6 * matmulParams + 12 * c.n_layers * c.d_model * shape.seq;
-      const sides: { name: string; run: (n: number) => Promise<{ seconds: number; loss: number; peakBytes: number }> }[] = [
-        { name: compile ? 'PyTorch (compiled)' : 'PyTorch eager', run: (n) => py.call({ cmd: 'round', steps: n }) as Promise<any> },
-        { name: 'olmo-ts fused head', run: async (n) => ts.round(true, n) },
-        { name: 'olmo-ts unfused head', run: async (n) => ts.round(false, n) },
+      let ts: TsSide | null = null;
+      let tsError = '';
+      try {
+        ts = new TsSide(shape);
+      } catch (e) {
+        tsError = errMsg(e);
+      }
+      // FLOPs from the config alone (the olmo-ts model may have failed to build)
+      const c = { d: shape.model.d_model as number, L: shape.model.n_layers as number, V: shape.model.embedding_size as number, ratio: shape.model.mlp_ratio as number };
+      const hidden = c.ratio * c.d; // swiglu: ff_proj d -> hidden, ff_out hidden/2 -> d
+      const fromConfig = c.L * (3 * c.d * c.d + c.d * c.d + c.d * hidden + (hidden / 2) * c.d) + c.d * c.V;
+      const matmulParams = ts ? ts.model.numParams(false) + c.d * c.V : fromConfig;
+      if (matmulParams !== fromConfig) console.error(`note: ${matmulParams} matmul weights in the model, ${fromConfig} from the shape`);
+      const flopsPerToken = 6 * matmulParams + 12 * c.L * c.d * shape.seq;
+      const tsParams = ts ? ts.model.numParams() : NaN;
+      const fused = ts?.hasFused ?? false;
+      const sides: { name: string; error: string; run: (n: number) => Promise<{ seconds: number; loss: number; peakBytes: number }> }[] = [
+        { name: compile ? 'PyTorch (compiled)' : 'PyTorch eager', error: pyInit.error ?? '', run: (n) => py.call({ cmd: 'round', steps: n }) as Promise<any> },
+        { name: 'olmo-ts fused head', error: tsError || (fused ? '' : 'this checkout has no fused head (src/train/loss.ts microBatchLoss)'), run: async (n) => ts!.round(true, n) },
+        { name: 'olmo-ts unfused head', error: tsError, run: async (n) => ts!.round(false, n) },
       ];
-      if (!ts.hasFused) sides.splice(1, 1); // this checkout has no fused head (src/train/loss.ts microBatchLoss)
-      const res: SideResult[] = sides.map((s) => ({ side: s.name, tokPerS: [], peakBytes: 0, firstLoss: NaN, lastLoss: NaN }));
-      console.log(`${shape.name}: PyTorch ${pyInit.params} params (init ${pyInit.initS.toFixed(1)} s), olmo-ts ${tsParams} params (init ${((performance.now() - tsT) / 1000).toFixed(1)} s)`);
+      const res: SideResult[] = sides.map((s) => ({ side: s.name, tokPerS: [], peakBytes: 0, firstLoss: NaN, lastLoss: NaN, note: s.error || undefined }));
+      console.log(`${shape.name}: PyTorch ${pyInit.params ?? '?'} params (init ${pyInit.initS?.toFixed(1) ?? '?'} s), olmo-ts ${tsParams} params (init ${((performance.now() - tsT) / 1000).toFixed(1)} s)`);
+      const attempt = async (i: number, n: number) => {
+        if (res[i]!.note) return null;
+        try {
+          return await sides[i]!.run(n);
+        } catch (e) {
+          res[i]!.note = errMsg(e);
+          console.error(`${shape.name}: ${sides[i]!.name} failed: ${res[i]!.note}`);
+          return null;
+        }
+      };
       for (let i = 0; i < sides.length; i++) {
-        const w = await sides[i]!.run(warmup);
-        res[i]!.firstLoss = w.loss;
+        const w = await attempt(i, warmup);
+        if (w) res[i]!.firstLoss = w.loss;
       }
       for (let r = 0; r < rounds && left() > 15; r++) {
         for (let j = 0; j < sides.length; j++) {
           const i = (j + r) % sides.length;
-          const m = await sides[i]!.run(steps);
+          const m = await attempt(i, steps);
+          if (!m) continue;
           res[i]!.tokPerS.push((steps * tokens) / m.seconds);
           res[i]!.peakBytes = Math.max(res[i]!.peakBytes, m.peakBytes);
           res[i]!.lastLoss = m.loss;
         }
       }
-      ts.dispose();
-      await py.call({ cmd: 'free' });
+      try {
+        ts?.dispose();
+      } catch (e) {
+        console.error(`olmo-ts dispose: ${errMsg(e)}`);
+      }
+      await py.call({ cmd: 'free' }).catch(() => undefined);
       const base = median(res[0]!.tokPerS);
       for (const s of res) {
+        if (!s.tokPerS.length) {
+          md.push(`| ${shape.name} | ${s.side} | FAILED: ${(s.note ?? 'no round ran').replace(/\|/g, '/')} | | | | | | |`);
+          continue;
+        }
         const tps = median(s.tokPerS);
         const tf = (tps * flopsPerToken) / 1e12;
-        md.push(`| ${shape.name} | ${s.side} | ${tps.toFixed(0)} | ${(tps / base).toFixed(2)} | ${((tokens / tps) * 1000).toFixed(1)} | ${((100 * tf) / DATASHEET_BF16_TFLOPS).toFixed(1)}% | ${((100 * tf) / ceil).toFixed(1)}% | ${gib(s.peakBytes)} | ${s.firstLoss.toFixed(3)} → ${s.lastLoss.toFixed(3)} |`);
-        console.log(`  ${s.side.padEnd(22)} ${tps.toFixed(0).padStart(8)} tok/s  ×${(tps / base).toFixed(2)} PyTorch  MFU ${((100 * tf) / DATASHEET_BF16_TFLOPS).toFixed(1)}%  peak ${gib(s.peakBytes)} GiB  rounds ${s.tokPerS.map((x) => x.toFixed(0)).join(' ')}`);
+        const ratio = Number.isFinite(base) ? (tps / base).toFixed(2) : '–';
+        md.push(`| ${shape.name} | ${s.side}${s.note ? ` (then failed: ${s.note.replace(/\|/g, '/')})` : ''} | ${tps.toFixed(0)} | ${ratio} | ${((tokens / tps) * 1000).toFixed(1)} | ${((100 * tf) / DATASHEET_BF16_TFLOPS).toFixed(1)}% | ${((100 * tf) / ceil).toFixed(1)}% | ${gib(s.peakBytes)} | ${s.firstLoss.toFixed(3)} → ${s.lastLoss.toFixed(3)} |`);
+        console.log(`  ${s.side.padEnd(22)} ${tps.toFixed(0).padStart(8)} tok/s  ×${ratio} PyTorch  MFU ${((100 * tf) / DATASHEET_BF16_TFLOPS).toFixed(1)}%  peak ${gib(s.peakBytes)} GiB  rounds ${s.tokPerS.map((x) => x.toFixed(0)).join(' ')}`);
       }
+      if (res.some((s) => !s.tokPerS.length)) process.exitCode = 1;
       (json.shapes as Record<string, unknown>)[key] = { shape, flopsPerToken, params: { olmoTs: tsParams, pytorch: pyInit.params }, results: res, pytorch: { torch: pyInit.torch, device: pyInit.device } };
-      json.device = pyInit.device;
+      json.device ??= pyInit.device;
       writeOut(json);
     }
     md.push('');
     md.push(`GPU: ${json.device ?? '?'}; olmo-ts addon on libtorch ${info.torchVersion}. No gradient clipping, metrics or data loading on either side: the model, loss and AdamW driven directly (the real Trainer: bench/gpu-train.bench.ts).`);
   } finally {
     py.close();
+    if (py.stderr.trim()) console.error(`gpu_ref.py said (last lines):\n${py.stderr.trim().split('\n').slice(-10).join('\n')}`);
     writeOut(json);
   }
   console.log('\n' + md.join('\n'));
