@@ -8,24 +8,13 @@
 //   npm run bench:dist [-- --config=configs/small-cpu.yaml --batch=4 --steps=6 --warmup=2 --rounds=3]
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { writeTokensFile } from './dist-data';
+import { freePort, writeTokensFile } from './dist-data';
 
 const ROOT = path.resolve(__dirname, '..');
 const arg = (name: string, def: string): string => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? def;
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 /** Runs `argv` as `ws` ranks and returns rank 0's JSON result. */
 async function ranks(ws: number, argv: (out: string) => string[], threads: number): Promise<Record<string, number>> {

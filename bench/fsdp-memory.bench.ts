@@ -11,23 +11,12 @@
 //   npm run bench:fsdp-memory [-- --steps=3 --seq=128 --d=1024 --layers=12 --tied=false --wrapping=by_block_and_size]
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { writeTokensFile } from './dist-data';
+import { freePort, writeTokensFile } from './dist-data';
 
 const ROOT = path.resolve(__dirname, '..');
 const arg = (name: string, def: string): string => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? def;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 interface RankMemory { state: number; gatheredPeak: number; rssSetup: number; rssPeak: number; predicted: number | null; params: number; stepMs: number }
 

@@ -7,6 +7,7 @@ import { ConfigError } from '../config/errors';
 import type { TrainConfig } from '../config/train';
 import type { Device } from '../tensor/dtype';
 import { cuda } from '../tensor/runtime';
+import { deviceIndex } from './device';
 import { MemoryPlan, formatBytes, planTrainMemory } from './memory-plan';
 
 /** Memory this process can use, and where the number comes from. */
@@ -61,7 +62,7 @@ export function availableMemory(): AvailableMemory {
 
 /** Free memory on a GPU (the driver's count: other processes' use is already taken off). */
 export function deviceMemory(device: Device): AvailableMemory {
-  const m = cuda.memInfo(device === 'cuda' ? 0 : Number(device.slice(5)));
+  const m = cuda.memInfo(deviceIndex(device));
   return { bytes: m.free, source: `${device} ${m.name}: ${formatBytes(m.free)} free of ${formatBytes(m.total)}` };
 }
 
